@@ -1,0 +1,18 @@
+"""Development settings for `make run` and `manage.py`: DEBUG on, static files served from source."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+
+from portal.settings.base import *  # noqa: E402,F403
+from portal.settings.base import STORAGES, env  # noqa: E402
+
+# Static files straight from their folders, so a fresh checkout needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+# make run points webhooks at local receivers; production never allows loopback.
+OUTBOUND_URL_ALLOW_LOOPBACK = env.bool("OUTBOUND_URL_ALLOW_LOOPBACK", default=True)

@@ -1,0 +1,13 @@
+"""Production settings: DEBUG is forced off, SECRET_KEY is required, static files are hashed and compressed."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["DEBUG"] = "false"
+
+from portal.settings.base import *  # noqa: E402,F403
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True

@@ -1,0 +1,1 @@
+"""Telephony models arrive with the provisioning work (numbers, profiles, SIP)."""

@@ -1,0 +1,211 @@
+"""Shared pytest fixtures, loaded for the whole suite (pyproject: -p tenants.tests.fixtures).
+
+The cast: Alice owns account A, Bob is a viewer on A, Charlie owns account B. Tests of isolation act
+as Charlie against A's objects and expect 404s.
+
+Services the suite talks to are real. When one is missing a test that needs it skips with the reason;
+with REQUIRE_SERVICES=1 (CI) that skip is a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def service_missing(reason: str) -> None:
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1: a missing service is a failure)", pytrace=False)
+    pytest.skip(reason)
+
+
+def redis_url() -> str | None:
+    from django.conf import settings
+
+    return settings.REDIS_URL or None
+
+
+def redis_reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            service_missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if item.get_closest_marker("redis"):
+        url = redis_url()
+        if not url or not redis_reachable(url):
+            service_missing("needs Redis: set REDIS_URL=redis://...")
+    if item.get_closest_marker("browser"):
+        if not Path(CHROMIUM).exists():
+            service_missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@dataclass
+class Member:
+    user: object
+    account: object
+    membership: object
+    password: str
+
+
+@pytest.fixture
+def alice(db):
+    from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
+
+    user = UserFactory(email="alice@example.com", name="Alice")
+    membership = MembershipFactory(user=user, account__name="Account A", account__slug="account-a", role="owner")
+    return Member(user, membership.account, membership, PASSWORD)
+
+
+@pytest.fixture
+def bob(alice):
+    from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
+
+    user = UserFactory(email="bob@example.com", name="Bob")
+    membership = MembershipFactory(user=user, account=alice.account, role="viewer")
+    return Member(user, alice.account, membership, PASSWORD)
+
+
+@pytest.fixture
+def charlie(db):
+    from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
+
+    user = UserFactory(email="charlie@example.com", name="Charlie")
+    membership = MembershipFactory(user=user, account__name="Account B", account__slug="account-b", role="owner")
+    return Member(user, membership.account, membership, PASSWORD)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def _client_with_key(account, **kwargs):
+    from rest_framework.test import APIClient
+
+    from tenants.tests.factories import make_api_key
+
+    secret, _ = make_api_key(account, **kwargs)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client.secret = secret
+    return client
+
+
+@pytest.fixture
+def alice_api(alice):
+    """An API client acting for account A with a full API key."""
+    return _client_with_key(alice.account, actor=alice.user)
+
+
+@pytest.fixture
+def charlie_api(charlie):
+    return _client_with_key(charlie.account, actor=charlie.user)
+
+
+@pytest.fixture
+def token_client():
+    """token_client(user, account) -> an API client authenticated with a login token for that account."""
+    from rest_framework.test import APIClient
+
+    from tenants.credentials import issue_auth_token
+
+    def make(user, account):
+        token, _ = issue_auth_token(user, account)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit and login-failure counters live in the cache; each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+# --- A real Celery worker ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real `celery worker` process on the suite's broker and test database, stopped after the test.
+
+    Tests that use it commit their data (transactional_db) so the worker, another process, can see it.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        db_name = str(connection.settings_dict["NAME"])
+    else:
+        db_name = connection.settings_dict["NAME"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "WORKER_TEST_DATABASE": db_name,
+        "VAR_DIR": str(settings.VAR_DIR),
+    }
+    log = open(settings.VAR_DIR / "test-worker.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,webhooks,calls",
+         "-P", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    log_path = settings.VAR_DIR / "test-worker.log"
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):
+    """Poll until predicate() is truthy; the assertion names what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def chromium_path():
+    return shutil.which("chromium") or CHROMIUM
