@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 router = DefaultRouter(trailing_slash=False)
 router.include_root_view = False
+router.include_format_suffixes = False
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:

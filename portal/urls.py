@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal.api import router
+from portal.api import api_not_found, router
 from tenants.views import healthz
 
 urlpatterns = [
@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Unknown API paths answer the JSON error body, in DEBUG too (Django's debug 404 page is HTML).
+    re_path(r"^api/", api_not_found),
     path("", include("tenants.urls")),
     path("", include("telephony.urls")),
 ]

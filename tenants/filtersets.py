@@ -21,7 +21,9 @@ class MembershipFilterSet(django_filters.FilterSet):
 class ApiKeyFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains", label="Name contains")
     state = django_filters.ChoiceFilter(
-        choices=[("active", "Active"), ("revoked", "Revoked"), ("expired", "Expired")], method="filter_state"
+        choices=[("active", "Active"), ("revoked", "Revoked"), ("expired", "Expired")],
+        method="filter_state",
+        label="State",
     )
     read_only = django_filters.BooleanFilter()
 
@@ -42,8 +44,8 @@ class AuditEntryFilterSet(django_filters.FilterSet):
     action = django_filters.CharFilter(lookup_expr="startswith", label="Action starts with")
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", label="After")
+    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", label="Before")
 
     class Meta:
         model = AuditEntry

@@ -81,6 +81,9 @@ class Account(models.Model):
     slug = models.SlugField(max_length=60, unique=True, help_text="Appears in portal URLs: /a/<slug>/.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     suspended_reason = models.CharField(max_length=300, blank=True)
+    number_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most numbers the account may hold; empty = the platform's NUMBER_QUOTA."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,11 +12,13 @@ class AccountSuspended(exceptions.PermissionDenied):
     default_detail = "This account is suspended; its data is kept, but it cannot be used until it is reactivated."
 
 
+class ReadOnlyCredential(exceptions.PermissionDenied):
+    default_code = "read_only_credential"
+    default_detail = "This credential may only read: it is a viewer's, or a read-only API key."
+
+
 class HasAccountCredential(permissions.BasePermission):
     """The request authenticated as an account, and that account is active. Viewers and read-only keys read only."""
-
-    message = "This credential may only read."
-    code = "read_only_credential"
 
     def has_permission(self, request, view) -> bool:
         credential = request.auth
@@ -24,9 +26,9 @@ class HasAccountCredential(permissions.BasePermission):
             raise exceptions.NotAuthenticated()
         if not credential.account.is_active:
             raise AccountSuspended()
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return credential.can_write
+        if request.method not in permissions.SAFE_METHODS and not credential.can_write:
+            raise ReadOnlyCredential()
+        return True
 
 
 class CanManageAccess(HasAccountCredential):
@@ -36,8 +38,5 @@ class CanManageAccess(HasAccountCredential):
     code = "manage_permission_required"
 
     def has_permission(self, request, view) -> bool:
-        if not super().has_permission(request, view):
-            return False
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return request.auth.can_manage
+        super().has_permission(request, view)
+        return request.method in permissions.SAFE_METHODS or request.auth.can_manage

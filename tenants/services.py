@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +18,7 @@ from django.utils.text import slugify
 
 from tenants.credentials import api_key_digest, api_key_prefix, new_api_key_secret
 from tenants.models import Account, ApiKey, AuditEntry, Membership, Role, User
+from tenants.throttling import parse_rate
 
 Actor = User | ApiKey | None
 
@@ -95,13 +98,15 @@ def _member_snapshot(membership: Membership) -> dict:
 def _require_owner_left(account: Account, excluding: Membership) -> None:
     others = Membership.objects.for_account(account).filter(role=Role.OWNER).exclude(pk=excluding.pk)
     if not others.exists():
-        raise ValidationError({"role": "An account needs at least one owner."}, code="last_owner")
+        raise ValidationError({"role": ValidationError("An account needs at least one owner.", code="last_owner")})
 
 
 def _check_can_grant(acting_role: str | None, role: str) -> None:
     # Only an owner hands out (or takes away) ownership; admins manage everyone else.
     if role == Role.OWNER and acting_role != Role.OWNER:
-        raise ValidationError({"role": "Only an owner can make or change owners."}, code="owner_required")
+        raise ValidationError(
+            {"role": ValidationError("Only an owner can make or change owners.", code="owner_required")}
+        )
 
 
 @transaction.atomic
@@ -118,7 +123,9 @@ def membership_add(
     if new_user:
         user = User.objects.create_user(email=email, name=name)
     elif Membership.objects.for_account(account).filter(user=user).exists():
-        raise ValidationError({"email": "This person is already a member of the account."}, code="already_member")
+        raise ValidationError(
+            {"email": ValidationError("This person is already a member of the account.", code="already_member")}
+        )
     membership = Membership(account=account, user=user, role=role)
     membership.full_clean()
     membership.save()
@@ -129,14 +136,23 @@ def membership_add(
     return membership, new_user
 
 
+class _InviteForm(PasswordResetForm):
+    # Django's reset form skips users without a usable password, which is exactly what an invitee has.
+    def get_users(self, email):
+        return User.objects.filter(email__iexact=email, is_active=True)
+
+
 def _send_set_password_email(email: str) -> None:
-    form = PasswordResetForm({"email": email})
+    # Sent after commit with no request at hand, so the link's host comes from settings, not the request.
+    base = urlsplit(getattr(settings, "PORTAL_BASE_URL", "") or "http://localhost:8000")
+    form = _InviteForm({"email": email})
     if form.is_valid():
         form.save(
             subject_template_name="tenants/emails/invite_subject.txt",
             email_template_name="tenants/emails/invite_body.txt",
-            domain_override=None,
-            use_https=False,
+            domain_override=base.netloc,
+            use_https=base.scheme == "https",
+            extra_email_context={"site_name": settings.PLATFORM_NAME},
         )
 
 
@@ -200,15 +216,16 @@ def api_key_create(
     expires_at: datetime | None = None,
     rate_limit: str = "",
 ) -> NewApiKey:
+    errors: dict[str, str] = {}
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "Must be in the future."})
+        errors["expires_at"] = "Must be in the future."
     if rate_limit:
-        from tenants.throttling import parse_rate
-
         try:
             parse_rate(rate_limit)
         except ValueError as exc:
-            raise ValidationError({"rate_limit": str(exc)}) from exc
+            errors["rate_limit"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
     secret = new_api_key_secret()
     key = ApiKey(
         account=account,

@@ -200,11 +200,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "http", "scheme": "bearer", "description": "An API key, pk_live_..."},
-        }
-    },
+    "APPEND_COMPONENTS": {"securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}}},
 }
 
 # --- Celery ------------------------------------------------------------------------------------------
@@ -212,13 +208,16 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: one folder is both the inbox and the outbox of every process.
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # How often an idle worker looks for new files; short, because calls wait on these tasks.
+        "polling_interval": 0.1,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -241,3 +240,15 @@ LOGGING = {
 
 # --- Product settings ----------------------------------------------------------------------------
 PLATFORM_NAME = env.str("PLATFORM_NAME", default="Telephony Portal")
+# SIP domains are <name>.sip.<PLATFORM_SIP_DOMAIN>; it is also the digest realm of credential trunks.
+# Changing it later invalidates every stored SIP password hash.
+PLATFORM_SIP_DOMAIN = env.str("PLATFORM_SIP_DOMAIN", default="example.net")
+# Outbound URL policy (telephony/urlpolicy.py): loopback and private networks are refused unless named here.
+OUTBOUND_URL_ALLOW_LOOPBACK = env.bool("OUTBOUND_URL_ALLOW_LOOPBACK", default=False)
+OUTBOUND_URL_ALLOWED_NETWORKS = env.list("OUTBOUND_URL_ALLOWED_NETWORKS", default=[])
+# Empty: any port.
+OUTBOUND_URL_ALLOWED_PORTS = [int(p) for p in env.list("OUTBOUND_URL_ALLOWED_PORTS", default=[])]
+# Numbers an account may hold unless staff set its own quota.
+NUMBER_QUOTA = env.int("NUMBER_QUOTA", default=100)
+# A released number rests this long before it can be sold again.
+NUMBER_QUARANTINE_DAYS = env.int("NUMBER_QUARANTINE_DAYS", default=30)

@@ -8,6 +8,5 @@ os.environ["DEBUG"] = "false"
 
 from portal.settings.base import *  # noqa: E402,F403
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

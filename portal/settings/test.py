@@ -20,6 +20,8 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 API_RATE_LIMIT = "1000/s"
+# Customer endpoints in the tests are real local servers; tests of refusal turn this off explicitly.
+OUTBOUND_URL_ALLOW_LOOPBACK = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a worker subprocess in the tests can open the same test database.

@@ -57,6 +57,9 @@ class AuthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
+    def get_authenticate_header(self, request) -> str:
+        return 'Basic realm="api"'
+
     @extend_schema(
         operation_id="auth_login",
         summary="Exchange email and password (HTTP Basic) for a token",

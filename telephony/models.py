@@ -1,1 +1,0 @@
-"""Telephony models arrive with the provisioning work (numbers, profiles, SIP)."""
