@@ -1,5 +1,7 @@
-"""Portal pages for telephony resources, under /a/<account>/."""
+"""Portal pages for telephony resources, under /a/<account>/ (plus public pages such as SIP invites)."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from telephony.views import numbers, profiles, sip
+
+urlpatterns = [*numbers.urlpatterns, *profiles.urlpatterns, *sip.urlpatterns]

@@ -1,5 +1,7 @@
-"""Telephony API routes register their viewsets on portal.api.router; paths that are not viewsets go here."""
+"""Telephony API routes: each area's module registers its viewsets on portal.api.router at import."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from telephony.api import numbers, profiles, sip
+
+urlpatterns = [*numbers.urlpatterns, *profiles.urlpatterns, *sip.urlpatterns]

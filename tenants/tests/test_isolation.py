@@ -11,6 +11,8 @@ object pages are named in PORTAL_OBJECT_ROUTES: that is the point.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 import portal.urls  # noqa: F401 - registers every viewset on the router before parametrize reads it
 from portal.api import router
+import telephony.tests as telephony_tests
 from tenants.models import ApiKey, AuditEntry, Membership
 from tenants.scoping import AccountPortalMixin, AccountScopedViewSet
 from tenants.tests.factories import MembershipFactory, make_api_key
@@ -61,6 +64,13 @@ PORTAL_OBJECT_ROUTES: dict[str, type] = {
     "apikey-detail": ApiKey,
     "apikey-revoke": ApiKey,
 }
+
+# Each telephony area registers its own in telephony/tests/isolation_<area>.py.
+for _module in pkgutil.iter_modules(telephony_tests.__path__):
+    if _module.name.startswith("isolation_"):
+        _registrations = importlib.import_module(f"telephony.tests.{_module.name}")
+        ISOLATION_FACTORIES.update(_registrations.FACTORIES)
+        PORTAL_OBJECT_ROUTES.update(_registrations.PORTAL_OBJECT_ROUTES)
 
 
 def walk(patterns=None, prefix: str = ""):

@@ -1,0 +1,3 @@
+"""Staff admin for numbers."""
+
+from __future__ import annotations

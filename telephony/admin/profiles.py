@@ -1,0 +1,3 @@
+"""Staff admin for profiles."""
+
+from __future__ import annotations

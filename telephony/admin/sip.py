@@ -1,0 +1,3 @@
+"""Staff admin for sip."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""FilterSets for profiles, shared by the API and the portal."""
+
+from __future__ import annotations

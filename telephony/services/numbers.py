@@ -1,0 +1,3 @@
+"""Writes for numbers."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Writes for profiles."""
+
+from __future__ import annotations

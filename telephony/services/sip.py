@@ -1,0 +1,3 @@
+"""Writes for sip."""
+
+from __future__ import annotations

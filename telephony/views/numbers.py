@@ -1,0 +1,5 @@
+"""Portal pages for numbers, under /a/<account>/."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
