@@ -78,8 +78,9 @@ def exception_handler(exc, context) -> Response:
         message = messages[0] if first_field == "non_field_errors" else f"{first_field}: {messages[0]}"
         code = _first_code(exc.detail)
         # Field-level codes such as "required" or "invalid" describe the field; the body's code is the kind.
-        body = error_body("validation_error" if code in (None, "invalid", "required", "null", "blank") else code,
-                          message, fields)
+        body = error_body(
+            "validation_error" if code in (None, "invalid", "required", "null", "blank") else code, message, fields
+        )
         return Response(body, status=exc.status_code)
 
     if isinstance(exc, exceptions.APIException):

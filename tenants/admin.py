@@ -30,8 +30,9 @@ class AccountAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend the selected accounts (their data is kept)")
     def suspend(self, request, queryset):
         for account in queryset.filter(status=Account.Status.ACTIVE):
-            services.account_set_status(account=account, actor=request.user, status=Account.Status.SUSPENDED,
-                                        reason="Suspended by staff")
+            services.account_set_status(
+                account=account, actor=request.user, status=Account.Status.SUSPENDED, reason="Suspended by staff"
+            )
         self.message_user(request, "Suspended.", messages.SUCCESS)
 
     @admin.action(description="Reactivate the selected accounts")
@@ -73,8 +74,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix", "account__name", "account__slug"]
     list_select_related = ["account"]
     # The digest is not shown either: it is useless to staff and the secret itself is never stored.
-    fields = ["account", "name", "masked", "read_only", "rate_limit", "expires_at", "last_used_at", "revoked_at",
-              "created_by", "created_at"]
+    fields = [
+        "account",
+        "name",
+        "masked",
+        "read_only",
+        "rate_limit",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "created_by",
+        "created_at",
+    ]
     readonly_fields = ["account", "masked", "last_used_at", "revoked_at", "created_by", "created_at"]
     actions = ["revoke"]
 

@@ -7,9 +7,8 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from tenants.credentials import find_api_key, looks_like_api_key, read_auth_token
+from tenants.credentials import AccountCredential, find_api_key, looks_like_api_key, read_auth_token
 from tenants.models import ApiKey, Role
-from tenants.credentials import AccountCredential
 
 # last_used_at is a hint, not a log: writing it at most this often keeps authentication read-only.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -47,4 +47,6 @@ class ApiKeyForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text="Optional. After this moment the key stops working.",
     )
-    rate_limit = forms.CharField(max_length=20, required=False, help_text="Optional, e.g. 20/s. Default: platform limit.")
+    rate_limit = forms.CharField(
+        max_length=20, required=False, help_text="Optional, e.g. 20/s. Default: platform limit."
+    )

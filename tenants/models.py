@@ -214,6 +214,9 @@ class IdempotencyKey(AccountOwnedModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "key"], name="tenants_idempotencykey_unique")]
 
+    def __str__(self) -> str:
+        return self.key
+
 
 class AuditEntry(AccountOwnedModel):
     """One configuration change in an account: who did what to which object, with its before and after."""

@@ -17,12 +17,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import models
 from django.http import Http404
 from django.shortcuts import render
-from rest_framework import exceptions, permissions, viewsets
+from rest_framework import viewsets
 
 from tenants import idempotency
 from tenants.credentials import AccountCredential
-from tenants.permissions import HasAccountCredential
 from tenants.models import Account, Membership, User
+from tenants.permissions import HasAccountCredential
 
 
 def parse_public_id(value: str) -> uuid.UUID | None:
@@ -154,4 +154,3 @@ class AccountPortalMixin(LoginRequiredMixin):
         context["can_write"] = self.credential.can_write
         context["can_manage"] = self.credential.can_manage
         return context
-

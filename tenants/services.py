@@ -70,8 +70,13 @@ def account_create(*, name: str, owner: User, slug: str | None = None, actor: Ac
     account.full_clean()
     account.save()
     Membership.objects.create(account=account, user=owner, role=Role.OWNER)
-    audit_record(account=account, actor=actor or owner, action="account.created", obj=account,
-                 after={"name": name, "slug": account.slug})
+    audit_record(
+        account=account,
+        actor=actor or owner,
+        action="account.created",
+        obj=account,
+        after={"name": name, "slug": account.slug},
+    )
     return account
 
 
@@ -83,8 +88,14 @@ def account_set_status(*, account: Account, actor: Actor, status: str, reason: s
     account.full_clean()
     account.save(update_fields=["status", "suspended_reason", "updated_at"])
     verb = "suspended" if status == Account.Status.SUSPENDED else "reactivated"
-    audit_record(account=account, actor=actor, action=f"account.{verb}", obj=account, before=before,
-                 after={"status": status, "reason": reason})
+    audit_record(
+        account=account,
+        actor=actor,
+        action=f"account.{verb}",
+        obj=account,
+        before=before,
+        after={"status": status, "reason": reason},
+    )
     return account
 
 
@@ -129,8 +140,9 @@ def membership_add(
     membership = Membership(account=account, user=user, role=role)
     membership.full_clean()
     membership.save()
-    audit_record(account=account, actor=actor, action="member.added", obj=membership,
-                 after=_member_snapshot(membership))
+    audit_record(
+        account=account, actor=actor, action="member.added", obj=membership, after=_member_snapshot(membership)
+    )
     if new_user:
         transaction.on_commit(lambda: _send_set_password_email(email))
     return membership, new_user
@@ -144,7 +156,7 @@ class _InviteForm(PasswordResetForm):
 
 def _send_set_password_email(email: str) -> None:
     # Sent after commit with no request at hand, so the link's host comes from settings, not the request.
-    base = urlsplit(getattr(settings, "PORTAL_BASE_URL", "") or "http://localhost:8000")
+    base = urlsplit(settings.PORTAL_BASE_URL)
     form = _InviteForm({"email": email})
     if form.is_valid():
         form.save(
@@ -171,8 +183,14 @@ def membership_change_role(
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role"])
-    audit_record(account=account, actor=actor, action="member.role_changed", obj=membership, before=before,
-                 after=_member_snapshot(membership))
+    audit_record(
+        account=account,
+        actor=actor,
+        action="member.role_changed",
+        obj=membership,
+        before=before,
+        after=_member_snapshot(membership),
+    )
     return membership
 
 
@@ -182,8 +200,9 @@ def membership_remove(*, account: Account, actor: Actor, membership: Membership,
     _check_can_grant(acting_role, membership.role)
     if membership.role == Role.OWNER:
         _require_owner_left(account, membership)
-    audit_record(account=account, actor=actor, action="member.removed", obj=membership,
-                 before=_member_snapshot(membership))
+    audit_record(
+        account=account, actor=actor, action="member.removed", obj=membership, before=_member_snapshot(membership)
+    )
     membership.delete()
 
 
@@ -246,11 +265,12 @@ def api_key_create(
 @transaction.atomic
 def api_key_revoke(*, account: Account, actor: Actor, api_key: ApiKey) -> ApiKey:
     """Revoke at once; the row stays so the audit log and last use remain readable. Revoking twice is a no-op."""
-    updated = ApiKey.objects.for_account(account).filter(pk=api_key.pk, revoked_at=None).update(
-        revoked_at=timezone.now()
+    updated = (
+        ApiKey.objects.for_account(account).filter(pk=api_key.pk, revoked_at=None).update(revoked_at=timezone.now())
     )
     api_key.refresh_from_db()
     if updated:
-        audit_record(account=account, actor=actor, action="api_key.revoked", obj=api_key,
-                     after=_api_key_snapshot(api_key))
+        audit_record(
+            account=account, actor=actor, action="api_key.revoked", obj=api_key, after=_api_key_snapshot(api_key)
+        )
     return api_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -34,10 +35,14 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from portal.celery import app
+    # A fresh connection from the settings, not Celery's pooled one: the check must not reuse a
+    # connection that was healthy a minute ago, and must not disturb the app's pools.
+    from kombu import Connection
 
     try:
-        with app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, connect_timeout=2
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:  # noqa: BLE001
         return f"{type(exc).__name__}: {exc}"[:300]
@@ -49,8 +54,10 @@ def healthz(request):
     """Public on purpose: load balancers and orchestrators ask it whether this process can serve."""
     checks = {"database": _check_database(), "broker": _check_broker()}
     failed = {name: error for name, error in checks.items() if error}
-    body = {"status": "ok" if not failed else "unavailable",
-            "checks": {name: ("ok" if not error else error) for name, error in checks.items()}}
+    body = {
+        "status": "ok" if not failed else "unavailable",
+        "checks": {name: (error or "ok") for name, error in checks.items()},
+    }
     return JsonResponse(body, status=503 if failed else 200)
 
 
@@ -93,7 +100,7 @@ class DashboardView(AccountPortalMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["member_count"] = self.scoped(Membership).count()
-        context["active_key_count"] = self.scoped(ApiKey).filter(revoked_at=None).count()
+        context["active_key_count"] = ApiKeyFilterSet({"state": "active"}, self.scoped(ApiKey)).qs.count()
         context["recent_audit"] = self.scoped(AuditEntry).order_by("-created_at")[:8]
         return context
 
@@ -126,7 +133,9 @@ class MemberAddView(AccountPortalMixin, FormView):
     def form_valid(self, form):
         try:
             membership, new_user = services.membership_add(
-                account=self.account, actor=self.request.user, acting_role=self.membership.role,
+                account=self.account,
+                actor=self.request.user,
+                acting_role=self.membership.role,
                 **form.cleaned_data,
             )
         except ValidationError as exc:
@@ -157,8 +166,11 @@ class MemberEditView(AccountPortalMixin, FormView):
         member = self.get_member()
         try:
             services.membership_change_role(
-                account=self.account, actor=self.request.user, acting_role=self.membership.role,
-                membership=member, role=form.cleaned_data["role"],
+                account=self.account,
+                actor=self.request.user,
+                acting_role=self.membership.role,
+                membership=member,
+                role=form.cleaned_data["role"],
             )
         except ValidationError as exc:
             _add_errors(form, exc)
@@ -276,4 +288,3 @@ def _add_errors(form, exc: ValidationError) -> None:
     else:
         for message in exc.messages:
             form.add_error(None, message)
-

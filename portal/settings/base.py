@@ -99,9 +99,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     # A file cache is shared by every process on the machine, which rate limits and login throttles need.
     CACHES = {
@@ -240,6 +238,8 @@ LOGGING = {
 
 # --- Product settings ----------------------------------------------------------------------------
 PLATFORM_NAME = env.str("PLATFORM_NAME", default="Telephony Portal")
+# The portal's public address, for links in emails and invites (requests give the host otherwise).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000").rstrip("/")
 # SIP domains are <name>.sip.<PLATFORM_SIP_DOMAIN>; it is also the digest realm of credential trunks.
 # Changing it later invalidates every stored SIP password hash.
 PLATFORM_SIP_DOMAIN = env.str("PLATFORM_SIP_DOMAIN", default="example.net")

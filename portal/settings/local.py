@@ -6,8 +6,8 @@ import os
 
 os.environ.setdefault("DEBUG", "true")
 
-from portal.settings.base import *  # noqa: E402,F403
-from portal.settings.base import STORAGES, env  # noqa: E402
+from portal.settings.base import *  # noqa: F403
+from portal.settings.base import STORAGES, env
 
 # Static files straight from their folders, so a fresh checkout needs no collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -6,7 +6,7 @@ import os
 
 os.environ["DEBUG"] = "false"
 
-from portal.settings.base import *  # noqa: E402,F403
+from portal.settings.base import *  # noqa: F403
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

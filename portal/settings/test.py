@@ -9,8 +9,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # The suite's own folder for its SQLite file, file cache and filesystem broker, apart from `make run`'s.
 os.environ.setdefault("VAR_DIR", str(__import__("pathlib").Path(__file__).resolve().parents[2] / "var" / "test"))
 
-from portal.settings.base import *  # noqa: E402,F403
-from portal.settings.base import DATABASES, STORAGES, VAR_DIR  # noqa: E402
+from portal.settings.base import *  # noqa: F403
+from portal.settings.base import DATABASES, STORAGES, VAR_DIR
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords

@@ -49,8 +49,17 @@ class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = [
-            "id", "name", "prefix", "state", "read_only", "rate_limit", "expires_at", "last_used_at",
-            "revoked_at", "created_at", "created_by",
+            "id",
+            "name",
+            "prefix",
+            "state",
+            "read_only",
+            "rate_limit",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_at",
+            "created_by",
         ]
         read_only_fields = fields
 

@@ -23,9 +23,9 @@ from tenants.api.serializers import (
     MembershipSerializer,
     MembershipUpdateSerializer,
 )
+from tenants.credentials import AccountCredential, issue_auth_token
 from tenants.filtersets import ApiKeyFilterSet, AuditEntryFilterSet, MembershipFilterSet
 from tenants.models import ApiKey, AuditEntry, Membership
-from tenants.credentials import AccountCredential, issue_auth_token
 from tenants.permissions import AccountSuspended, CanManageAccess
 from tenants.scoping import AccountScopedViewSet, memberships_for, parse_public_id
 from tenants.throttling import clear_login_failures, login_retry_after, record_login_failure
@@ -105,8 +105,11 @@ class AuthView(APIView):
         return Response(AuthResponseSerializer(body, context={"credential": credential}).data)
 
 
-@extend_schema_view(retrieve=extend_schema(summary="The account this credential acts for", responses={
-    200: AccountSerializer, **COMMON_ERRORS}))
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="The account this credential acts for", responses={200: AccountSerializer, **COMMON_ERRORS}
+    )
+)
 class AccountViewSet(AccountScopedViewSet):
     serializer_class = AccountSerializer
     pagination_class = None
@@ -124,7 +127,8 @@ class AccountViewSet(AccountScopedViewSet):
         responses={201: MembershipSerializer, **COMMON_ERRORS},
     ),
     partial_update=extend_schema(
-        summary="Change a member's role", request=MembershipUpdateSerializer,
+        summary="Change a member's role",
+        request=MembershipUpdateSerializer,
         responses={200: MembershipSerializer, **COMMON_ERRORS},
     ),
     destroy=extend_schema(summary="Remove a member", responses={204: None, **COMMON_ERRORS}),
@@ -149,14 +153,19 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Accoun
         data = MembershipUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_change_role(
-            account=self.account, actor=self.credential.actor, acting_role=self.credential.role,
-            membership=self.get_object(), role=data.validated_data["role"],
+            account=self.account,
+            actor=self.credential.actor,
+            acting_role=self.credential.role,
+            membership=self.get_object(),
+            role=data.validated_data["role"],
         )
         return Response(MembershipSerializer(membership).data)
 
     def destroy(self, request, id=None):
         services.membership_remove(
-            account=self.account, actor=self.credential.actor, acting_role=self.credential.role,
+            account=self.account,
+            actor=self.credential.actor,
+            acting_role=self.credential.role,
             membership=self.get_object(),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -164,8 +173,9 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Accoun
 
 @extend_schema_view(
     list=extend_schema(summary="List API keys", responses={200: ApiKeySerializer(many=True), **COMMON_ERRORS}),
-    retrieve=extend_schema(summary="Get an API key (never its secret)", responses={
-        200: ApiKeySerializer, **COMMON_ERRORS}),
+    retrieve=extend_schema(
+        summary="Get an API key (never its secret)", responses={200: ApiKeySerializer, **COMMON_ERRORS}
+    ),
     create=extend_schema(
         summary="Create an API key; the response carries the secret in `key`, once",
         request=ApiKeyCreateSerializer,
@@ -193,8 +203,10 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSco
 
 
 @extend_schema_view(
-    list=extend_schema(summary="The account's audit log, newest first", responses={
-        200: AuditEntrySerializer(many=True), **COMMON_ERRORS}),
+    list=extend_schema(
+        summary="The account's audit log, newest first",
+        responses={200: AuditEntrySerializer(many=True), **COMMON_ERRORS},
+    ),
     retrieve=extend_schema(summary="One audit entry", responses={200: AuditEntrySerializer, **COMMON_ERRORS}),
 )
 class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):

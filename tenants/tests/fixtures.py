@@ -56,9 +56,8 @@ def pytest_runtest_setup(item):
         url = redis_url()
         if not url or not redis_reachable(url):
             service_missing("needs Redis: set REDIS_URL=redis://...")
-    if item.get_closest_marker("browser"):
-        if not Path(CHROMIUM).exists():
-            service_missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    if item.get_closest_marker("browser") and not Path(CHROMIUM).exists():
+        service_missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
 
 
 @dataclass
@@ -175,9 +174,27 @@ def celery_worker(transactional_db):
     }
     log = open(settings.VAR_DIR / "test-worker.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,webhooks,calls",
-         "-P", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            "default,webhooks,calls",
+            "-P",
+            "solo",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     log_path = settings.VAR_DIR / "test-worker.log"

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.utils import timezone
 from django.test import override_settings
+from django.utils import timezone
 
 from tenants.tests.factories import MembershipFactory
 

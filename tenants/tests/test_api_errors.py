@@ -28,8 +28,9 @@ def assert_error_shape(response, status: int, code: str) -> dict:
 def test_a_validation_error_names_each_offending_field(alice, token_client):
     client = token_client(alice.user, alice.account)
 
-    error = assert_error_shape(client.post("/api/v1/members", {"role": "emperor"}, format="json"), 400,
-                               "validation_error")
+    error = assert_error_shape(
+        client.post("/api/v1/members", {"role": "emperor"}, format="json"), 400, "validation_error"
+    )
 
     assert set(error["fields"]) == {"email", "role"}
     assert error["message"].startswith(("email:", "role:"))

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from portal.celery import app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -14,10 +12,10 @@ def test_it_answers_200_when_the_database_and_broker_are_reachable(client):
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
-def test_it_answers_503_naming_the_broker_when_it_is_unreachable(client, monkeypatch):
+def test_it_answers_503_naming_the_broker_when_it_is_unreachable(client, settings):
     # A real connection attempt to a port nothing listens on.
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
     response = client.get("/healthz")
 

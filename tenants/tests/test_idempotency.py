@@ -62,7 +62,9 @@ def test_a_key_older_than_24_hours_starts_afresh(owner, alice, token_client):
     owner.post("/api/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="old")
 
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
-        response = token_client(alice.user, alice.account).post("/api/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+        response = token_client(alice.user, alice.account).post(
+            "/api/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="old"
+        )
 
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response

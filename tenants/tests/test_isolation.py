@@ -19,8 +19,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 import portal.urls  # noqa: F401 - registers every viewset on the router before parametrize reads it
-from portal.api import router
 import telephony.tests as telephony_tests
+from portal.api import router
 from tenants.models import ApiKey, AuditEntry, Membership
 from tenants.scoping import AccountPortalMixin, AccountScopedViewSet
 from tenants.tests.factories import MembershipFactory, make_api_key

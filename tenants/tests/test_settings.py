@@ -19,7 +19,11 @@ def settings_of(module: str, **env) -> subprocess.CompletedProcess:
     )
     return subprocess.run(
         [sys.executable, "-c", code],
-        cwd=ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": module, **env}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": module, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

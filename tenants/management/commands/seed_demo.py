@@ -64,7 +64,7 @@ class Command(BaseCommand):
         path.write_text(f"email: {DEMO_EMAIL}\npassword: {password}\napi_key: {api_key}\n")
         path.chmod(0o600)
         self.stdout.write(
-            "\nDemo account ready (saved in {path}):\n"
-            "  portal login  email: {email}  password: {password}\n"
-            "  API key       {key}\n".format(path=path, email=DEMO_EMAIL, password=password, key=api_key)
+            f"\nDemo account ready (saved in {path}):\n"
+            f"  portal login  email: {DEMO_EMAIL}  password: {password}\n"
+            f"  API key       {api_key}\n"
         )
