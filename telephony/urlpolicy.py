@@ -64,7 +64,9 @@ def check_url_shape(url: str) -> tuple[str, str, int]:
     if scheme not in ("http", "https"):
         raise UrlRefused("Only http:// and https:// URLs can be called.", code="url_scheme")
     if parts.username is not None or parts.password is not None:
-        raise UrlRefused("Credentials in the URL are not allowed; use a signed webhook instead.", code="url_credentials")
+        raise UrlRefused(
+            "Credentials in the URL are not allowed; use a signed webhook instead.", code="url_credentials"
+        )
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise UrlRefused("The URL has no host.", code="url_invalid")
