@@ -9,7 +9,8 @@ from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 
-app = Celery("portal")
+# Modules autodiscovery does not find (it only looks for <app>/tasks.py).
+app = Celery("portal", include=["telephony.webhook_tasks", "telephony.call_tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_serializer="json",
@@ -30,10 +31,41 @@ app.conf.update(
     task_routes={
         "telephony.tasks.deliver_*": {"queue": "webhooks"},
         "telephony.tasks.call_*": {"queue": "calls"},
+        "telephony.webhook_tasks.*": {"queue": "webhooks"},
+        "telephony.call_tasks.*": {"queue": "calls"},
     },
     beat_schedule={
+        # Webhooks: the database is the queue; this wakes a worker for anything due that no kick announced
+        # (retries, deliveries of a worker that died, kicks lost with the broker).
+        "sweep-webhook-deliveries": {
+            "task": "telephony.webhook_tasks.sweep_deliveries",
+            "schedule": 1.0,
+            # A sweep nobody ran within seconds is superseded by the next; do not let them pile up.
+            "options": {"expires": 10},
+        },
+        "disable-failing-webhook-endpoints": {
+            "task": "telephony.webhook_tasks.disable_failing_endpoints",
+            "schedule": 300.0,
+        },
+        # Calls: the database holds every wake-up; this queues calls whose wake-up no task announced (a lost
+        # message, a worker that died holding it) and calls whose worker died mid-step (claim lapsed).
+        "sweep-calls": {
+            "task": "telephony.call_tasks.sweep",
+            "schedule": 1.0,
+            "options": {"expires": 10},
+        },
+        "purge-expired-events": {"task": "telephony.webhook_tasks.purge_expired_events", "schedule": 86400.0},
         "purge-expired-idempotency-keys": {
             "task": "tenants.tasks.purge_expired_idempotency_keys",
+            "schedule": 3600.0,
+        },
+        # Renew or release number leases whose paid period ended; hourly, so a lease ends within the hour.
+        "process-expired-number-leases": {
+            "task": "telephony.tasks.process_expired_number_leases",
+            "schedule": 3600.0,
+        },
+        "return-quarantined-numbers": {
+            "task": "telephony.tasks.return_quarantined_numbers",
             "schedule": 3600.0,
         },
     },

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from telephony.views import numbers, profiles, sip
+import telephony.views.apps
+import telephony.views.calls
+import telephony.views.simulator
+from telephony.views import numbers, profiles, sip, stream
 
 urlpatterns = [*numbers.urlpatterns, *profiles.urlpatterns, *sip.urlpatterns]
+urlpatterns += stream.urlpatterns
+urlpatterns += telephony.views.apps.urlpatterns
+urlpatterns += telephony.views.calls.urlpatterns
+urlpatterns += telephony.views.simulator.urlpatterns

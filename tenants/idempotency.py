@@ -16,9 +16,11 @@ from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from tenants.crypto import decrypt_text, encrypt_text
 from tenants.models import Account, IdempotencyKey
 
 HEADER = "Idempotency-Key"
+PURPOSE = "tenants.idempotent-responses"
 
 
 class IdempotencyConflict(exceptions.APIException):
@@ -54,21 +56,21 @@ def begin(account: Account, request) -> IdempotencyKey | None:
     key = key.strip()
     if not key or len(key) > 255:
         raise exceptions.ValidationError({HEADER: ["Must be 1 to 255 characters."]})
-    print_ = fingerprint(request)
+    fp = fingerprint(request)
     cutoff = timezone.now() - settings.IDEMPOTENCY_KEY_TTL
     IdempotencyKey.objects.filter(account=account, key=key, created_at__lt=cutoff).delete()
     try:
         with transaction.atomic():
-            return IdempotencyKey.objects.create(account=account, key=key, fingerprint=print_)
+            return IdempotencyKey.objects.create(account=account, key=key, fingerprint=fp)
     except IntegrityError:
         existing = IdempotencyKey.objects.filter(account=account, key=key).first()
         if existing is None:  # released by a failed request between our insert and read
             return begin(account, request)
-    if existing.fingerprint != print_:
+    if existing.fingerprint != fp:
         raise IdempotencyConflict()
     if existing.response_status is None:
         raise IdempotencyInProgress()
-    response = Response(existing.response_body, status=existing.response_status)
+    response = Response(_open(existing.response_body), status=existing.response_status)
     response["Idempotent-Replayed"] = "true"
     raise Replay(response)
 
@@ -77,8 +79,13 @@ def finish(record: IdempotencyKey, response) -> None:
     if response.status_code >= 500 or not hasattr(response, "data"):
         record.delete()
         return
-    body = json.loads(json.dumps(response.data, default=str))
+    # Responses can carry a secret shown once (a new API key, an invite token): stored encrypted, never in clear.
+    body = {"encrypted": encrypt_text(PURPOSE, json.dumps(response.data, default=str))}
     IdempotencyKey.objects.filter(pk=record.pk).update(response_status=response.status_code, response_body=body)
+
+
+def _open(stored: dict | None):
+    return json.loads(decrypt_text(PURPOSE, stored["encrypted"])) if stored else stored
 
 
 def purge_expired() -> int:

@@ -40,8 +40,15 @@ def audit_record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEntry:
-    """Record one configuration change. Call inside the transaction that makes the change."""
-    return AuditEntry.objects.create(
+    """Record one configuration change. Call inside the transaction that makes the change.
+
+    It also emits the event of the same name (the outbox), so every audited change reaches webhooks in
+    the same transaction; `action` must therefore be in the event catalogue (telephony/event_types.py).
+    """
+    # Imported here: telephony's models import tenants, so a module-level import would be a cycle at load.
+    from telephony.services.events import event_emit
+
+    entry = AuditEntry.objects.create(
         account=account,
         action=action,
         object_type=obj._meta.model_name,
@@ -51,6 +58,27 @@ def audit_record(
         after=after,
         **_actor_fields(actor),
     )
+    event_emit(
+        account=account,
+        type=action,
+        object_id=entry.object_id,
+        payload={
+            "object": {"type": action.split(".", 1)[0], "id": entry.object_id, "repr": entry.object_repr},
+            "before": before,
+            "after": after,
+            "actor": _actor_summary(actor),
+        },
+        occurred_at=entry.created_at,
+    )
+    return entry
+
+
+def _actor_summary(actor: Actor) -> dict:
+    if isinstance(actor, ApiKey):
+        return {"type": "api_key", "id": str(actor.public_id), "label": f"API key {actor.name} ({actor.masked})"}
+    if isinstance(actor, User):
+        return {"type": "user", "id": str(actor.public_id), "label": actor.email}
+    return {"type": "system", "id": None, "label": "system"}
 
 
 # --- Accounts ----------------------------------------------------------------------------------------

@@ -90,6 +90,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif env.int("DB_POOL_MAX_SIZE", default=0) > 0:
+    # The web process: under ASGI each request runs in a fresh thread, so persistent connections are never
+    # reused and every request would pay a new PostgreSQL connection; a pool shares them across threads.
+    # Workers leave it off: Celery forks, and a pool's threads do not survive a fork.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE"),
+        "timeout": env.int("DB_POOL_TIMEOUT_SECONDS", default=10),
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -99,7 +109,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # channels_redis blocks in BZPOPMIN for 5 s at a time, and redis-py's default socket timeout is also 5 s: an
+    # idle receive would time out and drop its connection every 5 s. A longer socket timeout keeps them apart.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
 else:
     # A file cache is shared by every process on the machine, which rate limits and login throttles need.
     CACHES = {
@@ -199,6 +216,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "APPEND_COMPONENTS": {"securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}}},
+    # Several models have a `status` or `kind`; name each choice set after its model in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "tenants.models.Account.Status",
+        "StockNumberStatusEnum": "telephony.models.numbers.StockNumber.Status",
+        "NumberOrderStatusEnum": "telephony.models.numbers.NumberOrder.Status",
+        "PhoneNumberStatusEnum": "telephony.models.numbers.PhoneNumber.Status",
+        "CallStatusEnum": "telephony.models.calls.CallStatus",
+        "DeliveryStatusEnum": "telephony.models.events.Delivery.Status",
+        "DeliveryKindEnum": "telephony.models.events.Delivery.Kind",
+        "CallerListEntryKindEnum": "telephony.models.profiles.CallerListEntry.Kind",
+        "HttpMethodEnum": "telephony.models.apps.HttpMethod",
+    },
 }
 
 # --- Celery ------------------------------------------------------------------------------------------
@@ -233,7 +262,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # httpx logs every request at INFO; the delivery log already records each one.
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 # --- Product settings ----------------------------------------------------------------------------
@@ -252,3 +286,87 @@ OUTBOUND_URL_ALLOWED_PORTS = [int(p) for p in env.list("OUTBOUND_URL_ALLOWED_POR
 NUMBER_QUOTA = env.int("NUMBER_QUOTA", default=100)
 # A released number rests this long before it can be sold again.
 NUMBER_QUARANTINE_DAYS = env.int("NUMBER_QUARANTINE_DAYS", default=30)
+
+# --- Events and webhooks (telephony/delivery.py) ---------------------------------------------------------
+# Events (and their deliveries) are kept this long, then purged daily.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+# Key that encrypts webhook signing secrets at rest; empty: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
+WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
+# Seconds before each attempt: the first is immediate, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10 %).
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env.list("WEBHOOK_RETRY_SCHEDULE", default=["0", "5", "300", "1800", "7200", "18000", "36000", "36000"])
+]
+# An endpoint failing every attempt for this long is disabled and its owners emailed.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# Consecutive failures that open an endpoint's circuit breaker, and how long it then rests before one probe.
+WEBHOOK_CIRCUIT_FAILURES = env.int("WEBHOOK_CIRCUIT_FAILURES", default=5)
+WEBHOOK_CIRCUIT_COOLDOWN_SECONDS = env.int("WEBHOOK_CIRCUIT_COOLDOWN_SECONDS", default=60)
+# How long a worker's claim on a delivery lasts; a worker killed mid-send lets it fall due after this.
+WEBHOOK_CLAIM_LEASE_SECONDS = env.int("WEBHOOK_CLAIM_LEASE_SECONDS", default=60)
+# Deliveries claimed per query, requests in flight per worker process, and per endpoint in one process.
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=100)
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=200)
+WEBHOOK_ENDPOINT_CONCURRENCY = env.int("WEBHOOK_ENDPOINT_CONCURRENCY", default=20)
+
+# --- Call-flow documents (telephony/callflow) ---------------------------------------------------------
+# Safety limits of every call-flow XML document, from the API, the portal or a customer's callback URL:
+# size in UTF-8 bytes, element nesting depth, and number of elements.
+CALLFLOW_MAX_BYTES = env.int("CALLFLOW_MAX_BYTES", default=256 * 1024)
+CALLFLOW_MAX_DEPTH = env.int("CALLFLOW_MAX_DEPTH", default=32)
+CALLFLOW_MAX_COMMANDS = env.int("CALLFLOW_MAX_COMMANDS", default=1000)
+
+# --- Websocket event stream (telephony/stream.py) -----------------------------------------------------------
+# How often a connection looks for new events without being woken. The channel layer wakes connections as soon
+# as an event commits in the same process (in-process layer) or anywhere (Redis); the poll carries events
+# committed by other processes on the in-process layer, and covers a lost wake-up on Redis.
+STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=5.0 if REDIS_URL else 0.5)
+# Seconds between {"type": "heartbeat"} messages, and the wait for the first (auth) message before closing.
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=25.0)
+STREAM_AUTH_TIMEOUT_SECONDS = env.float("STREAM_AUTH_TIMEOUT_SECONDS", default=5.0)
+# A client that does not take a message within this long, or falls more than STREAM_MAX_LAG events behind the
+# live stream, is closed (4008) and resumes with its last event id: the server never buffers without bound.
+STREAM_SEND_TIMEOUT_SECONDS = env.float("STREAM_SEND_TIMEOUT_SECONDS", default=10.0)
+STREAM_MAX_LAG = env.int("STREAM_MAX_LAG", default=10000)
+# Events read from the database per query; one batch is all a connection holds in memory.
+STREAM_BATCH_SIZE = env.int("STREAM_BATCH_SIZE", default=500)
+
+# --- Call engine and switch (telephony/engine, telephony/switch) ---------------------------------------
+# The switch adapter every telephony action goes through (telephony/switch/base.py). The built-in one is the
+# simulated switch, for development, tests and test calls; a real edge (e.g. Kamailio) brings its own.
+SWITCH_ADAPTER = env.str("SWITCH_ADAPTER", default="telephony.switch.simulated.SimulatedSwitch")
+# POST /api/v1/simulator/inbound-calls and the portal's "place a simulated call" form. `make run` turns it on.
+SIMULATOR_ENABLED = env.bool("SIMULATOR_ENABLED", default=False)
+# The simulated switch: `speed` divides every call-time delay (and the engine's timers) into wall-clock time;
+# `default` is how a phone behaves without a rule, `rules` are rules by number/URI/prefix (also editable as
+# SimulatorRule rows in the admin, which win); see telephony/switch/simulated.py.
+SIMULATED_SWITCH = {
+    "speed": env.float("SIMULATED_SWITCH_SPEED", default=1.0),
+    "default": {"action": "answer", "ring_after_ms": 100, "answer_after_ms": 1000},
+    "rules": [],
+    "play_ms": 3000,
+}
+# Legs an account may have up at once (0: no limit); apps and SIP connections have their own channel_limit.
+CALL_ACCOUNT_CHANNEL_LIMIT = env.int("CALL_ACCOUNT_CHANNEL_LIMIT", default=200)
+# Longest call routed straight to a SIP connection or user (apps set their own max_call_length_s).
+CALL_MAX_LENGTH_S = env.int("CALL_MAX_LENGTH_S", default=4 * 3600)
+# How long a call forwarded to a SIP connection or user rings before it is given up.
+CALL_FORWARD_TIMEOUT_MS = env.int("CALL_FORWARD_TIMEOUT_MS", default=30000)
+# A worker's claim on a call; one that dies mid-step delays the call by about this much (the sweeper runs
+# each second). Extended before each request to a customer's server by that request's timeout.
+ENGINE_CLAIM_LEASE_SECONDS = env.float("ENGINE_CLAIM_LEASE_SECONDS", default=5.0)
+# Switch events and timers due within this many ms are waited for in the same step instead of a new task.
+ENGINE_INLINE_WAIT_MS = env.float("ENGINE_INLINE_WAIT_MS", default=3.0)
+# Wake-ups further away than this are not scheduled as broker countdowns; the sweeper starts them.
+ENGINE_KICK_HORIZON_SECONDS = env.float("ENGINE_KICK_HORIZON_SECONDS", default=60.0)
+# The sweeper leaves wake-ups this recently due to the task already scheduled for them.
+ENGINE_SWEEP_GRACE_MS = env.int("ENGINE_SWEEP_GRACE_MS", default=500)
+# Runaway flows: most commands one call may run, most requests it may make to customers' servers.
+ENGINE_MAX_STEPS = env.int("ENGINE_MAX_STEPS", default=1000)
+ENGINE_MAX_REQUESTS = env.int("ENGINE_MAX_REQUESTS", default=50)
+# Timeout of Dial, Gather and Record action requests (the XML gives none).
+ENGINE_ACTION_TIMEOUT_MS = env.int("ENGINE_ACTION_TIMEOUT_MS", default=5000)
+# How much longer than the switch's own estimate the engine waits for the end of a prompt, and how long for
+# one it cannot estimate, before it moves on (call time).
+ENGINE_MEDIA_GRACE_MS = env.int("ENGINE_MEDIA_GRACE_MS", default=5000)
+ENGINE_MEDIA_UNKNOWN_MS = env.int("ENGINE_MEDIA_UNKNOWN_MS", default=600000)

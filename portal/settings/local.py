@@ -19,3 +19,6 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # make run points webhooks at local receivers on this machine; production refuses loopback by default.
 OUTBOUND_URL_ALLOW_LOOPBACK = env.bool("OUTBOUND_URL_ALLOW_LOOPBACK", default=True)
+
+# `make run` takes inbound test calls through the simulated switch (API and portal form).
+SIMULATOR_ENABLED = env.bool("SIMULATOR_ENABLED", default=True)

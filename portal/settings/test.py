@@ -33,3 +33,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # A Celery worker started by the tests is pointed at the test database the suite created.
 if os.environ.get("WORKER_TEST_DATABASE"):
     DATABASES["default"]["NAME"] = os.environ["WORKER_TEST_DATABASE"]
+
+# The simulated switch runs calls 1000 times faster than real time unless a test says otherwise (a worker
+# started by a test reads SIMULATED_SWITCH_SPEED from its environment).
+from portal.settings.base import SIMULATED_SWITCH, env  # noqa: E402
+
+SIMULATOR_ENABLED = True
+SIMULATED_SWITCH = {**SIMULATED_SWITCH, "speed": env.float("SIMULATED_SWITCH_SPEED", default=1000.0)}

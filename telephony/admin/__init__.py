@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-from telephony.admin import numbers, profiles, sip  # noqa: F401 - importing registers the ModelAdmins
+import telephony.admin.apps
+import telephony.admin.calls  # noqa: F401 - importing registers the ModelAdmins
+from telephony.admin import (  # noqa: F401 - importing registers the ModelAdmins
+    engine,
+    events,
+    numbers,
+    profiles,
+    sip,
+    stream,
+)

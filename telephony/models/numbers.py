@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from tenants.models import AccountOwnedModel
 
@@ -47,6 +48,19 @@ class StockNumber(models.Model):
             models.Index(fields=["status", "rate_center"], name="telephony_stock_rate_center"),
             models.Index(fields=["status", "city"], name="telephony_stock_city"),
             models.Index(fields=["status", "quarantined_until"], name="telephony_stock_quarantine"),
+            # Searches only ever look at available numbers and always order by number: partial indexes in
+            # number order let "npa=201" or "state=NJ" stop after `limit` rows without a country and without
+            # sorting the whole area code. (`contains` and leading-wildcard patterns use the pg_trgm index of
+            # migration numbers_trigram, which exists on PostgreSQL only.)
+            models.Index(fields=["npa", "number"], condition=Q(status="available"), name="telephony_stock_avail_npa"),
+            models.Index(
+                fields=["state", "number"], condition=Q(status="available"), name="telephony_stock_avail_state"
+            ),
+            # City and rate center are matched case-insensitively (people type "newark" for "Newark").
+            models.Index(Upper("city"), "number", condition=Q(status="available"), name="telephony_stock_avail_city"),
+            models.Index(
+                Upper("rate_center"), "number", condition=Q(status="available"), name="telephony_stock_avail_rc"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -93,11 +107,13 @@ class NumberOrderItem(models.Model):
         NOT_FOUND = "not_found", "Not in stock"
         QUOTA = "quota", "Number quota reached"
         INVALID = "invalid", "Not a valid E.164 number"
+        # The stock number lacks a feature the order asked for (e.g. sms on a voice-only number).
+        FEATURE_UNAVAILABLE = "feature_unavailable", "Feature not available on this number"
 
     order = models.ForeignKey(NumberOrder, on_delete=models.CASCADE, related_name="items")
     number = models.CharField(max_length=32)
     result = models.CharField(max_length=16, choices=Result.choices)
-    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     phone_number = models.ForeignKey("telephony.PhoneNumber", null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:

@@ -20,6 +20,11 @@ class TnProfile(AccountOwnedModel):
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=500, blank=True)
     block_action = models.CharField(max_length=16, choices=BlockAction.choices, default=BlockAction.REJECT)
+    # Sizes of the two lists, kept by the list services (recounted in the same transaction as each change)
+    # so pages and the admin can show them without counting up to 100,000 rows per profile. The call path
+    # does not trust them: it asks the index whether the whitelist is empty.
+    blacklist_count = models.PositiveIntegerField(default=0, editable=False)
+    whitelist_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,6 +61,11 @@ class CallerListEntry(models.Model):
 
     class Meta:
         ordering = ["value", "id"]
+        indexes = [
+            # Screening probes (profile, value IN caller's number and prefixes) on every call; list pages walk
+            # one list in value order and filter by value prefix. list_type is last so both stay in the index.
+            models.Index(fields=["profile", "value", "list_type"], name="telephony_callerentry_lookup"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["profile", "list_type", "kind", "value"], name="telephony_callerlistentry_unique"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
 
 from tenants.models import AccountOwnedModel
 
@@ -64,6 +66,8 @@ class SipConnection(AccountOwnedModel):
                 condition=Q(auth_type="ip") | Q(auth_type="credentials", username__isnull=False),
                 name="telephony_sipconnection_credentials_have_username",
             ),
+            # "Alice" and "alice" would be one login to a person reading a softphone's settings.
+            models.UniqueConstraint(Lower("username"), name="telephony_sipconnection_username_ci_unique"),
         ]
 
     def __str__(self) -> str:
@@ -134,6 +138,7 @@ class SipUser(AccountOwnedModel):
         ordering = ["login", "id"]
         constraints = [
             models.UniqueConstraint(fields=["domain", "login"], name="telephony_sipuser_login_unique_in_domain"),
+            models.UniqueConstraint(F("domain"), Lower("login"), name="telephony_sipuser_login_ci_unique_in_domain"),
         ]
 
     def __str__(self) -> str:
@@ -164,3 +169,11 @@ class SipInvite(AccountOwnedModel):
 
     def __str__(self) -> str:
         return f"Invite for {self.name}"
+
+    @property
+    def state(self) -> str:
+        if self.used_at:
+            return "used"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

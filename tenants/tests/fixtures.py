@@ -9,8 +9,10 @@ with REQUIRE_SERVICES=1 (CI) that skip is a failure instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -159,6 +161,25 @@ def celery_worker(transactional_db):
 
     Tests that use it commit their data (transactional_db) so the worker, another process, can see it.
     """
+    process = start_celery_worker()
+    yield process
+    stop_celery_worker(process)
+
+
+def start_celery_worker(
+    *,
+    env: dict[str, str] | None = None,
+    pool: str = "solo",
+    concurrency: int | None = None,
+    beat: bool = False,
+    log_name: str = "test-worker.log",
+) -> subprocess.Popen:
+    """Start a worker as the `celery_worker` fixture does, for tests that need more than one or other options.
+
+    `env` overrides settings (e.g. CELERY_BROKER_URL); `beat` runs the periodic tasks in it too. The worker
+    leads its own process group, so `os.killpg(process.pid, SIGKILL)` kills it with its pool children.
+    Stop it with stop_celery_worker(). The test must use transactional data (transactional_db).
+    """
     from django.conf import settings
     from django.db import connection
 
@@ -166,50 +187,47 @@ def celery_worker(transactional_db):
         db_name = str(connection.settings_dict["NAME"])
     else:
         db_name = connection.settings_dict["NAME"]
-    env = {
+    full_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",
         "WORKER_TEST_DATABASE": db_name,
         "VAR_DIR": str(settings.VAR_DIR),
+        **(env or {}),
     }
-    log = open(settings.VAR_DIR / "test-worker.log", "w")  # noqa: SIM115 - closed below
+    log_path = settings.VAR_DIR / log_name
+    log = open(log_path, "w")  # noqa: SIM115 - closed by stop_celery_worker
+    command = [
+        sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "default,webhooks,calls", "-P", pool,
+        "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO",
+    ]  # fmt: skip
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    if beat:
+        schedule = settings.VAR_DIR / f"{log_name}.beat-schedule"
+        schedule.unlink(missing_ok=True)
+        command += ["-B", "-s", str(schedule)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-Q",
-            "default,webhooks,calls",
-            "-P",
-            "solo",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
+    process.log_file = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + 30
-    log_path = settings.VAR_DIR / "test-worker.log"
     while "ready." not in log_path.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_celery_worker(process)
             pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.1)
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    return process
+
+
+def stop_celery_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # pool children and embedded beat, if any outlived it
+    process.wait(timeout=10)
+    process.log_file.close()  # type: ignore[attr-defined]
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):

@@ -87,3 +87,14 @@ def test_purging_removes_only_expired_keys(alice):
 
     assert purge_expired() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_remembered_response_is_stored_encrypted_because_it_may_hold_a_secret(owner, alice):
+    created = owner.post("/api/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="secret-1")
+    secret = created.json()["key"]
+
+    stored = IdempotencyKey.objects.get(account=alice.account, key="secret-1")
+
+    assert secret not in str(stored.response_body)
+    replayed = owner.post("/api/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="secret-1")
+    assert replayed.json()["key"] == secret

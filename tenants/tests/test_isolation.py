@@ -47,7 +47,7 @@ def _make_api_key(account):
 def _make_audit_entry(account):
     from tenants import services
 
-    return services.audit_record(account=account, actor=None, action="test.touched", obj=account)
+    return services.audit_record(account=account, actor=None, action="account.touched", obj=account)
 
 
 # model -> a function making one row of that model in the given account.

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from telephony.services.numbers import stock_load_demo
 from tenants import services
 from tenants.credentials import find_api_key
 from tenants.models import Account, Membership, Role, User
@@ -60,6 +61,9 @@ class Command(BaseCommand):
         if existing is None or existing.account_id != account.pk or not existing.is_usable():
             api_key = services.api_key_create(account=account, actor=user, name=KEY_NAME).secret
 
+        # Numbers to search and order straight away (several US area codes and toll-free); idempotent.
+        new_stock = stock_load_demo()
+
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"email: {DEMO_EMAIL}\npassword: {password}\napi_key: {api_key}\n")
         path.chmod(0o600)
@@ -67,4 +71,5 @@ class Command(BaseCommand):
             f"\nDemo account ready (saved in {path}):\n"
             f"  portal login  email: {DEMO_EMAIL}  password: {password}\n"
             f"  API key       {api_key}\n"
+            f"  demo stock    {new_stock} new numbers (area codes 201, 212, 312, 415, 512 and toll-free 888)\n"
         )

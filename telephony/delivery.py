@@ -1,0 +1,534 @@
+"""The webhook delivery engine: claim due deliveries, send them concurrently, record each attempt, schedule retries.
+
+The database is the queue. A delivery is due when `next_attempt_at` has passed; a worker claims a batch by
+moving it forward by a lease (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, SQLite's single writer
+elsewhere), so a worker killed mid-send lets its deliveries fall due again and the sweeper hands them to
+another: delivery is at least once, and the webhook-id (the event id) lets receivers drop duplicates.
+
+Per endpoint, at claim time: a disabled endpoint's deliveries fail, an open circuit defers them to the end
+of its cool-down (a half-open circuit lets one probe through), a rate limit defers the excess to the next
+second, and one process never has more than WEBHOOK_ENDPOINT_CONCURRENCY requests in flight to one endpoint,
+so a slow or dead endpoint cannot take the capacity the others need.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import email.utils
+import json
+import logging
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from telephony import http
+from telephony.models import AttemptTrigger, Delivery, DeliveryAttempt, WebhookEndpoint
+from telephony.services import events as event_services
+from telephony.services import webhooks as webhook_services
+
+logger = logging.getLogger(__name__)
+
+EXCERPT_BYTES = 8 * 1024
+# A drain task stops claiming after this long (then finishes what is in flight and asks for a successor),
+# well inside Celery's soft time limit.
+DRAIN_BUDGET_SECONDS = 30.0
+POLL_SECONDS = 0.1
+COLLECT_SECONDS = 0.003
+# How far a delivery is pushed back when its endpoint already has all the requests in flight it may have.
+BUSY_DEFER = timedelta(seconds=1)
+SUCCESS_WRITE_INTERVAL = timedelta(seconds=60)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _clean_text(value: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL; a receiver's body can.
+    return value[:limit].replace("\x00", "\ufffd")
+
+
+# --- Building the request ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2048)
+def _signer(secret_encrypted: str) -> Webhook:
+    return Webhook(webhook_services.decrypt_secret(secret_encrypted))
+
+
+def signers(endpoint: WebhookEndpoint, now: datetime) -> list[Webhook]:
+    """The current secret, and for 24 hours after a rotation the previous one too (receivers accept either)."""
+    keys = [_signer(endpoint.secret_encrypted)]
+    if (
+        endpoint.previous_secret_encrypted
+        and endpoint.previous_secret_expires_at
+        and (endpoint.previous_secret_expires_at > now)
+    ):
+        keys.append(_signer(endpoint.previous_secret_encrypted))
+    return keys
+
+
+def envelope(delivery: Delivery) -> dict:
+    if delivery.kind == Delivery.Kind.TEST:
+        return delivery.test_payload
+    event = delivery.event
+    return {
+        "id": str(event.public_id),
+        "type": event.type,
+        "occurred_at": _iso(event.occurred_at),
+        "account": str(delivery.account.public_id),
+        "object": {"type": event.object_type, "id": event.object_id},
+        "sequence": event.sequence,
+        "data": event.payload,
+    }
+
+
+def _flatten(value, prefix: str, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list):
+        for item in value:
+            _flatten(item, prefix, out)  # repeated keys, as form posts carry lists
+    elif value is None:
+        out.append((prefix, ""))
+    elif isinstance(value, bool):
+        out.append((prefix, "true" if value else "false"))
+    else:
+        out.append((prefix, str(value)))
+
+
+def form_fields(body: dict) -> list[tuple[str, str]]:
+    """A status-callback style form: Restcomm's envelope names first, then the data's own fields, flattened."""
+    fields = [
+        ("EventId", body["id"]),
+        ("EventType", body["type"]),
+        ("Timestamp", body["occurred_at"]),
+        ("AccountSid", body["account"]),
+        ("ObjectType", body["object"]["type"]),
+        ("ObjectId", body["object"]["id"]),
+        ("SequenceNumber", str(body["sequence"])),
+    ]
+    reserved = {name for name, _ in fields}
+    data: list[tuple[str, str]] = []
+    _flatten(body.get("data") or {}, "", data)
+    return fields + [(name, value) for name, value in data if name not in reserved]
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+def build_request(delivery: Delivery, now: datetime, bodies: dict | None = None) -> OutgoingRequest:
+    endpoint = delivery.endpoint
+    form = endpoint.payload_format == WebhookEndpoint.PayloadFormat.FORM
+    cache_key = (delivery.event_id or f"test-{delivery.pk}", form)
+    body = bodies.get(cache_key) if bodies is not None else None
+    if body is None:
+        data = envelope(delivery)
+        body = urlencode(form_fields(data)) if form else json.dumps(data, separators=(",", ":"), cls=DjangoJSONEncoder)
+        if bodies is not None:
+            bodies[cache_key] = body
+    message_id = delivery.message_id
+    signature = " ".join(signer.sign(message_id, now, body) for signer in signers(endpoint, now))
+    headers = {
+        "content-type": "application/x-www-form-urlencoded" if form else "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    return OutgoingRequest(endpoint.url, headers, body)
+
+
+# --- Outcomes --------------------------------------------------------------------------------------
+
+
+DELIVERED, RETRY, STOP, GONE = "delivered", "retry", "stop", "gone"
+
+
+def classify(result: http.Result) -> str:
+    code = result.status_code
+    if code is None:
+        return RETRY  # timeouts, connection errors, and addresses the policy refused today (DNS may change)
+    if 200 <= code < 300:
+        return DELIVERED
+    if code == 410:
+        return GONE
+    if 300 <= code < 400 or code in (408, 429) or code >= 500:
+        return RETRY
+    if 400 <= code < 500:
+        return STOP
+    return RETRY
+
+
+def retry_after_seconds(result: http.Result, now: datetime) -> float | None:
+    value = (result.headers or {}).get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def next_delay(retry_index: int, result: http.Result, now: datetime) -> float | None:
+    """Seconds until the next attempt after a failed one at `retry_index`, or None when retries are used up."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    if retry_index + 1 >= len(schedule):
+        return None
+    delay = schedule[retry_index + 1] * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+    asked = retry_after_seconds(result, now)
+    if asked is not None:
+        # Honour the receiver's Retry-After, within reason: a day at most.
+        delay = max(delay, min(asked, 86400.0))
+    return delay
+
+
+# --- Claiming ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What one claim does with an endpoint's due deliveries: start `room` of them, and the rest..."""
+
+    room: int
+    fail: bool = False  # ...fail: the endpoint is disabled
+    defer_until: datetime | None = None  # ...wait for the circuit breaker
+    rate: int = 0  # ...wait for later rate-limit windows, `rate` per second from `defer_until`
+    changed: bool = False  # the endpoint's breaker or rate window moved and must be saved
+
+
+def _plan(endpoint: WebhookEndpoint | None, now: datetime, lease: timedelta, busy: int) -> _Plan:
+    if endpoint is None or not endpoint.enabled:
+        return _Plan(room=0, fail=True)
+    if endpoint.circuit_open_until and endpoint.circuit_open_until > now:
+        return _Plan(room=0, defer_until=endpoint.circuit_open_until)
+    # Beyond this process's share for the endpoint, deliveries simply stay due for the next claim (here or
+    # in another process): nothing is written for them.
+    plan = _Plan(room=max(settings.WEBHOOK_ENDPOINT_CONCURRENCY - busy, 0))
+    if endpoint.consecutive_failures >= settings.WEBHOOK_CIRCUIT_FAILURES:
+        # Half-open: one probe; the others wait for its answer (or for its lease, if its worker dies).
+        endpoint.circuit_open_until = now + lease
+        plan.room, plan.defer_until, plan.changed = min(plan.room, 1), endpoint.circuit_open_until, True
+        return plan
+    if endpoint.rate_limit:
+        window = endpoint.rate_window_start
+        if window is None or window > now or now - window >= timedelta(seconds=1):
+            endpoint.rate_window_start, endpoint.rate_window_count = now, 0
+        left = max(endpoint.rate_limit - endpoint.rate_window_count, 0)
+        if left <= plan.room:
+            # The rest are spread over the coming windows, so they are not picked up and put back every claim.
+            plan.room, plan.rate = left, endpoint.rate_limit
+            plan.defer_until = endpoint.rate_window_start + timedelta(seconds=1)
+        plan.changed = True
+    return plan
+
+
+def claim(*, limit: int, busy: Counter | None = None, now: datetime | None = None) -> list[Delivery]:
+    """Take up to `limit` due deliveries for this process; returns them with their event and endpoint loaded."""
+    now = now or timezone.now()
+    busy = busy or Counter()
+    lease = timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE_SECONDS)
+    token = uuid.uuid4()
+    saturated = [pk for pk, count in busy.items() if count >= settings.WEBHOOK_ENDPOINT_CONCURRENCY]
+    with transaction.atomic():
+        due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        if saturated:
+            due = due.exclude(endpoint_id__in=saturated)
+        rows = list(
+            due.order_by("next_attempt_at").select_for_update(skip_locked=True).values_list("id", "endpoint_id")[:limit]
+        )
+        if not rows:
+            return []
+        endpoint_ids = sorted({endpoint_id for _, endpoint_id in rows})
+        endpoints = {e.pk: e for e in WebhookEndpoint.objects.filter(pk__in=endpoint_ids)}
+        needs_lock = [
+            e.pk
+            for e in endpoints.values()
+            if e.enabled and (e.rate_limit or e.consecutive_failures >= settings.WEBHOOK_CIRCUIT_FAILURES)
+        ]
+        if needs_lock:
+            # Their breaker and rate window are shared by every worker; lock in id order so claimers never deadlock.
+            for e in WebhookEndpoint.objects.filter(pk__in=needs_lock).order_by("pk").select_for_update(no_key=True):
+                endpoints[e.pk] = e
+        plans = {pk: _plan(endpoints.get(pk), now, lease, busy[pk]) for pk in endpoint_ids}
+        claimed: list[int] = []
+        failed: list[int] = []
+        deferred: dict[datetime, list[int]] = defaultdict(list)
+        taken: Counter = Counter()
+        waiting: Counter = Counter()
+        for delivery_id, endpoint_id in rows:
+            plan = plans[endpoint_id]
+            if plan.fail:
+                failed.append(delivery_id)
+            elif taken[endpoint_id] < plan.room:
+                taken[endpoint_id] += 1
+                claimed.append(delivery_id)
+            elif plan.defer_until is not None:
+                later = plan.defer_until
+                if plan.rate:
+                    later += timedelta(seconds=waiting[endpoint_id] // plan.rate)
+                    waiting[endpoint_id] += 1
+                deferred[later].append(delivery_id)
+        if claimed:
+            Delivery.objects.filter(pk__in=claimed).update(
+                next_attempt_at=now + lease, claimed_until=now + lease, claim_token=token
+            )
+        for later, ids in deferred.items():
+            Delivery.objects.filter(pk__in=ids).update(next_attempt_at=later)
+        if failed:
+            Delivery.objects.filter(pk__in=failed).update(
+                status=Delivery.Status.FAILED, next_attempt_at=None, last_error="The endpoint is disabled."
+            )
+        for pk, plan in plans.items():
+            if plan.changed:
+                endpoint = endpoints[pk]
+                WebhookEndpoint.objects.filter(pk=pk).update(
+                    circuit_open_until=endpoint.circuit_open_until,
+                    rate_window_start=endpoint.rate_window_start,
+                    rate_window_count=endpoint.rate_window_count + (taken[pk] if endpoint.rate_limit else 0),
+                )
+    if not claimed:
+        return []
+    return list(
+        Delivery.objects.filter(pk__in=claimed, claim_token=token).select_related("event", "endpoint", "account")
+    )
+
+
+# --- Recording -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    delivery: Delivery
+    attempted_at: datetime
+    result: http.Result
+
+
+def record(sent: list[Sent], *, now: datetime | None = None) -> Counter:
+    """Write the attempts and move each delivery on (delivered, retry later, or failed). Returns outcome counts."""
+    now = now or timezone.now()
+    outcomes: Counter = Counter()
+    attempts: list[DeliveryAttempt] = []
+    delivered: dict[int | None, list[int]] = defaultdict(list)
+    changes: list[tuple[int, object, dict]] = []
+    per_endpoint: dict[int, list] = {}
+    gone: dict[int, Delivery] = {}
+    for item in sent:
+        delivery, result = item.delivery, item.result
+        attempts.append(
+            DeliveryAttempt(
+                delivery_id=delivery.pk,
+                number=delivery.attempt_count + 1,
+                trigger=delivery.trigger,
+                attempted_at=item.attempted_at,
+                duration_ms=int(result.duration * 1000),
+                status_code=result.status_code,
+                response_excerpt=_clean_text(result.body[:EXCERPT_BYTES].decode("utf-8", "replace"), EXCERPT_BYTES),
+                error=_clean_text(result.error, 500),
+            )
+        )
+        outcome = classify(result)
+        outcomes[outcome] += 1
+        state = per_endpoint.setdefault(delivery.endpoint_id, [delivery.endpoint, 0, 0])
+        if outcome == DELIVERED:
+            state[1] += 1
+            delivered[result.status_code].append(delivery.pk)
+            continue
+        state[2] += 1
+        delay = None
+        if outcome == RETRY and delivery.kind != Delivery.Kind.TEST:
+            delay = next_delay(delivery.retry_index, result, now)
+        fields = {
+            "attempt_count": F("attempt_count") + 1,
+            "last_attempt_at": item.attempted_at,
+            "last_status_code": result.status_code,
+            "last_error": _clean_text(result.error or f"HTTP {result.status_code}", 500),
+            "claimed_until": None,
+            "claim_token": None,
+            "trigger": AttemptTrigger.SCHEDULED,
+        }
+        if delay is None:
+            fields.update(status=Delivery.Status.FAILED, next_attempt_at=None)
+        else:
+            fields.update(next_attempt_at=now + timedelta(seconds=delay), retry_index=delivery.retry_index + 1)
+        changes.append((delivery.pk, delivery.claim_token, fields))
+        if outcome == GONE:
+            gone[delivery.endpoint_id] = delivery
+    tokens = {item.delivery.claim_token for item in sent}
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create(attempts)
+        # Only rows still under this worker's claim move on: if the lease ran out and another worker took the
+        # delivery over, its outcome decides (this attempt is recorded all the same).
+        for status_code, ids in delivered.items():
+            Delivery.objects.filter(pk__in=ids, claim_token__in=tokens).update(
+                status=Delivery.Status.DELIVERED,
+                delivered_at=now,
+                next_attempt_at=None,
+                claimed_until=None,
+                claim_token=None,
+                attempt_count=F("attempt_count") + 1,
+                last_attempt_at=now,
+                last_status_code=status_code,
+                last_error="",
+                trigger=AttemptTrigger.SCHEDULED,
+            )
+        for pk, token, fields in changes:
+            Delivery.objects.filter(pk=pk, claim_token=token).update(**fields)
+        for endpoint, successes, failures in per_endpoint.values():
+            _record_health(endpoint, successes, failures, now)
+        for delivery in gone.values():
+            webhook_services.webhook_endpoint_disable(
+                account=delivery.account, actor=None, endpoint=delivery.endpoint, reason="gone"
+            )
+    return outcomes
+
+
+def _record_health(endpoint: WebhookEndpoint, successes: int, failures: int, now: datetime) -> None:
+    """Keep the endpoint's failure streak and circuit breaker; write only when something changes."""
+    if successes:
+        # Alive: the streak ends and the breaker closes. Deliveries the breaker held back come due now.
+        if endpoint.consecutive_failures or endpoint.failing_since or endpoint.circuit_open_until:
+            held_until = endpoint.circuit_open_until
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+                consecutive_failures=0, failing_since=None, circuit_open_until=None, last_success_at=now
+            )
+            if held_until and held_until > now:
+                Delivery.objects.filter(
+                    endpoint_id=endpoint.pk,
+                    status=Delivery.Status.PENDING,
+                    next_attempt_at__gt=now,
+                    next_attempt_at__lte=held_until,
+                    claim_token=None,
+                ).update(next_attempt_at=now)
+        elif not endpoint.last_success_at or now - endpoint.last_success_at > SUCCESS_WRITE_INTERVAL:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(last_success_at=now)
+        return
+    threshold = settings.WEBHOOK_CIRCUIT_FAILURES
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        consecutive_failures=F("consecutive_failures") + failures,
+        last_failure_at=now,
+        failing_since=Coalesce("failing_since", now),
+    )
+    WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gte=threshold).update(
+        circuit_open_until=now + timedelta(seconds=settings.WEBHOOK_CIRCUIT_COOLDOWN_SECONDS)
+    )
+
+
+# --- The loop a worker runs --------------------------------------------------------------------------
+
+
+def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
+    """Deliver what is due until nothing is, or the time budget is spent. Returns outcome counts.
+
+    A pipeline, not a batch: requests are in flight on the HTTP client's loop while this thread claims and
+    records, so a slow endpoint holds its own requests and nobody else's.
+    """
+    event_services.clear_kick()
+    started = time.monotonic()
+    capacity = settings.WEBHOOK_CONCURRENCY
+    batch = settings.WEBHOOK_BATCH_SIZE
+    in_flight: dict[concurrent.futures.Future, tuple[Delivery, datetime]] = {}
+    busy: Counter = Counter()
+    totals: Counter = Counter()
+    bodies: dict = {}
+    asked_for_help = False
+    more_work = False
+    last_claim, done_since_claim, claim_again_after = 0.0, 0, 0
+    while True:
+        room = capacity - len(in_flight)
+        within_budget = time.monotonic() - started < budget
+        # Claim when idle, when a good share of the last claim came back, or every POLL_SECONDS: claiming after
+        # every single response would cost a database round trip per delivery.
+        ready = not in_flight or done_since_claim >= claim_again_after or time.monotonic() - last_claim >= POLL_SECONDS
+        if room > 0 and within_budget and ready:
+            claimed = claim(limit=min(room, batch), busy=busy)
+            last_claim, done_since_claim = time.monotonic(), 0
+            claim_again_after = max(1, len(claimed) // 2)
+            more_work = len(claimed) == min(room, batch)
+            if len(claimed) >= batch and not asked_for_help:
+                # A full batch means a backlog: wake another worker process to share it.
+                event_services.kick(force=True)
+                asked_for_help = True
+            now = timezone.now()
+            for delivery in claimed:
+                outgoing = build_request(delivery, now, bodies)
+                future = http.submit("POST", outgoing.url, headers=outgoing.headers, content=outgoing.body)
+                in_flight[future] = (delivery, now)
+                busy[delivery.endpoint_id] += 1
+            if len(bodies) > 4 * batch:
+                bodies.clear()
+        if not in_flight:
+            break
+        done, _ = concurrent.futures.wait(
+            list(in_flight),
+            timeout=POLL_SECONDS if within_budget else None,
+            return_when=concurrent.futures.FIRST_COMPLETED,
+        )
+        if not done:
+            continue
+        if len(done) < len(in_flight) // 2:
+            # Give the responses arriving right behind the first a moment, to record them in one transaction.
+            done, _ = concurrent.futures.wait(list(in_flight), timeout=COLLECT_SECONDS)
+        sent = []
+        for future in done:
+            delivery, attempted_at = in_flight.pop(future)
+            busy[delivery.endpoint_id] -= 1
+            sent.append(Sent(delivery, attempted_at, future.result()))
+        done_since_claim += len(sent)
+        totals.update(record(sent))
+    if more_work or time.monotonic() - started >= budget:
+        event_services.kick(force=True)  # a successor carries on with the backlog
+    return totals
+
+
+def sweep(*, now: datetime | None = None) -> bool:
+    """The beat's safety net: if anything is due (new, retrying, or left behind by a dead worker), wake a worker."""
+    now = now or timezone.now()
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).exists()
+    if due:
+        event_services.kick(force=True)
+    return due
+
+
+def endpoints_disable_failing(*, now: datetime | None = None) -> int:
+    """Disable endpoints that failed every attempt for WEBHOOK_DISABLE_AFTER_DAYS. Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+    disabled = 0
+    for endpoint in WebhookEndpoint.objects.filter(enabled=True, failing_since__lte=cutoff).select_related("account"):
+        if webhook_services.webhook_endpoint_disable(
+            account=endpoint.account, actor=None, endpoint=endpoint, reason="failing"
+        ):
+            disabled += 1
+    return disabled
+
+
+def deliveries_stuck(now: datetime | None = None):
+    """Pending deliveries whose claim ran out (a worker died) or that are overdue by more than a minute."""
+    now = now or timezone.now()
+    return Delivery.objects.filter(status=Delivery.Status.PENDING).filter(
+        Q(claimed_until__lt=now) | Q(next_attempt_at__lt=now - timedelta(minutes=1))
+    )

@@ -1,0 +1,145 @@
+"""What one engine step (or one call service) changes, collected in memory and written in one transaction.
+
+A step runs commands that wait on HTTP and on the switch, so it cannot hold a database transaction open; it
+collects its writes here instead: new legs, changed leg fields, events, status callbacks, wake-ups to
+schedule, wake-ups it consumed, HTTP request records. `flush()` writes them all inside the caller's
+transaction, and queues the wake-up kicks for after the commit, so a crash at any point before the commit
+leaves the call exactly as it was (and the next worker repeats the step).
+
+`current_step()` is how `switch_leg_event` knows that a report comes from inside a step of the same call (the
+simulated switch reports as it is commanded) and belongs in that step's writes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from telephony.models import Call, CallHttpRequest, CallWakeup
+    from tenants.models import Account
+
+logger = logging.getLogger("telephony.engine")
+
+_current: contextvars.ContextVar[Any] = contextvars.ContextVar("call_engine_step", default=None)
+
+
+def current_step():
+    """The engine step running in this thread, if any (an object with `.root_id` and `.effects`)."""
+    return _current.get()
+
+
+def enter_step(step) -> contextvars.Token:
+    return _current.set(step)
+
+
+def leave_step(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+@dataclass
+class PendingEvent:
+    account: Account
+    type: str
+    payload: dict
+    object_id: str
+    occurred_at: datetime
+
+
+@dataclass
+class PendingCallback:
+    account: Account
+    url: str
+    method: str
+    params: dict[str, str]
+    call: Call
+
+
+@dataclass
+class Effects:
+    """The writes of one step, applied by `flush()` inside one transaction."""
+
+    root_id: int | None = None
+    new_legs: list[Call] = field(default_factory=list)
+    # id(leg) -> (leg, fields changed); the runner saves its root itself (a conditional update).
+    dirty: dict[int, tuple[Call, set[str]]] = field(default_factory=dict)
+    events: list[PendingEvent] = field(default_factory=list)
+    callbacks: list[PendingCallback] = field(default_factory=list)
+    wakeups: list[CallWakeup] = field(default_factory=list)
+    consumed: list[int] = field(default_factory=list)
+    http: list[CallHttpRequest] = field(default_factory=list)
+    writes: list = field(default_factory=list)
+
+    def touch(self, leg: Call, *fields: str) -> None:
+        entry = self.dirty.get(id(leg))
+        if entry is None:
+            self.dirty[id(leg)] = (leg, set(fields))
+        else:
+            entry[1].update(fields)
+
+    def take_dirty(self, leg: Call) -> set[str]:
+        entry = self.dirty.pop(id(leg), None)
+        return entry[1] if entry else set()
+
+    def flush(self) -> None:
+        """Write everything; call inside a transaction."""
+        from telephony.models import CallHttpRequest, CallWakeup
+        from telephony.services.events import event_emit_many
+
+        new_ids = {id(leg) for leg in self.new_legs}
+        for leg in self.new_legs:
+            leg.save(force_insert=True)
+        for key, (leg, fields) in self.dirty.items():
+            if key not in new_ids and fields:
+                leg.save(update_fields=sorted(fields))
+        if self.wakeups:
+            CallWakeup.objects.bulk_create(self.wakeups)
+        if self.consumed:
+            CallWakeup.objects.filter(pk__in=self.consumed).delete()
+        if self.http:
+            CallHttpRequest.objects.bulk_create(self.http)
+        if self.events:
+            event_emit_many(
+                [(e.account, e.type, e.payload, e.type.split(".", 1)[0], e.object_id, e.occurred_at)
+                 for e in self.events]
+            )  # fmt: skip
+        if self.callbacks:
+            _enqueue_callbacks(self.callbacks)
+        for write in self.writes:
+            write()
+        if self.wakeups:
+            earliest: dict[int, datetime] = {}
+            for wakeup in self.wakeups:
+                root = wakeup.root_id
+                if root not in earliest or wakeup.due_at < earliest[root]:
+                    earliest[root] = wakeup.due_at
+            transaction.on_commit(lambda: _kick_all(earliest))
+
+
+def _kick_all(earliest: dict[int, datetime]) -> None:
+    from telephony.engine.runner import kick
+
+    for root_id, due_at in earliest.items():
+        kick(root_id, due_at)
+
+
+def _enqueue_callbacks(callbacks: list[PendingCallback]) -> None:
+    try:
+        from telephony.services.callbacks import callback_enqueue
+    except ImportError:  # pragma: no cover - the delivery side of status callbacks is another module's
+        logger.warning("Status callbacks are not delivered: telephony.services.callbacks is missing")
+        return
+    for callback in callbacks:
+        callback_enqueue(
+            account=callback.account,
+            url=callback.url,
+            method=callback.method,
+            params=callback.params,
+            kind="status_callback",
+            call=callback.call,
+        )

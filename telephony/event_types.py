@@ -1,0 +1,306 @@
+"""The event catalogue: every event type the product emits, with a description and the JSON schema of its `data`.
+
+`event_emit` refuses a type that is not here, so the catalogue cannot fall behind the code. An entry is a
+concrete name (`call.ringing`) or a family (`sip_user.*`) whose members share one schema; provisioning
+changes are families because every audited configuration change also becomes an event, and the verbs
+grow with the product. Published as `GET /api/v1/event-types` and in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$"
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    schema: dict
+    example: dict = field(default_factory=dict)
+
+    @property
+    def is_family(self) -> bool:
+        return self.name.endswith(".*")
+
+    @property
+    def prefix(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+def _object(properties: dict, required: list[str] | None = None, description: str = "") -> dict:
+    schema = {"type": "object", "properties": properties, "additionalProperties": True}
+    if required:
+        schema["required"] = required
+    if description:
+        schema["description"] = description
+    return schema
+
+
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+E164 = {"type": "string", "description": "E.164 number, e.g. +12015550123, or a SIP URI."}
+NULLABLE_TIME = {"type": "string", "format": "date-time", "nullable": True}
+
+# --- Calls -----------------------------------------------------------------------------------------
+
+CALL = _object(
+    {
+        "call_id": UUID,
+        "parent_call_id": {**UUID, "nullable": True, "description": "The A-leg, on a B-leg."},
+        "direction": {"type": "string", "enum": ["inbound", "outbound-api", "outbound-dial"]},
+        "from": E164,
+        "to": E164,
+        "state": {
+            "type": "string",
+            "enum": ["initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"],
+        },
+        "duration": {"type": "integer", "description": "Seconds, once the call has ended.", "nullable": True},
+        "number_id": {**UUID, "nullable": True},
+        "call_control_app_id": {**UUID, "nullable": True},
+        "sip_user_id": {**UUID, "nullable": True},
+        "created_at": TIME,
+        "answered_at": NULLABLE_TIME,
+        "ended_at": NULLABLE_TIME,
+        "hangup_cause": {"type": "integer", "nullable": True, "description": "Q.850 cause, e.g. 16, 17, 19."},
+        "hangup_cause_text": {"type": "string", "nullable": True, "description": "e.g. NORMAL_CLEARING."},
+    },
+    ["call_id", "direction", "from", "to", "state"],
+    "A call leg as it stands when the event is raised.",
+)
+CALL_EXAMPLE = {
+    "call_id": "6c1f0a64-9a0e-4a3c-9d7a-2f8f5d0d1b11",
+    "parent_call_id": None,
+    "direction": "inbound",
+    "from": "+12015550123",
+    "to": "+12015550199",
+    "state": "ringing",
+    "duration": None,
+    "created_at": "2025-01-01T12:00:00Z",
+}
+CALL_BRIDGED = _object(
+    {**CALL["properties"], "bridged_call_id": UUID}, ["call_id", "bridged_call_id"], "Two legs joined together."
+)
+CALL_FLOW = _object(
+    {
+        "call_id": UUID,
+        "command": {"type": "string", "description": "The XML command, e.g. Answer, Dial, Gather."},
+        "path": {"type": "string", "description": "Where in the document, e.g. Response/Gather[0]/Say[1]."},
+        "tag": {"type": "string", "nullable": True},
+        "success": {"type": "boolean"},
+        "reason": {"type": "string"},
+        "error": {"type": "string", "nullable": True},
+    },
+    ["call_id", "command", "success"],
+    "One executed call-flow command.",
+)
+
+# --- Messages --------------------------------------------------------------------------------------
+
+MESSAGE = _object(
+    {
+        "message_id": UUID,
+        "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+        "from": E164,
+        "to": E164,
+        "text": {"type": "string"},
+        "state": {"type": "string", "enum": ["created", "sending", "sent", "delivered", "failed", "received"]},
+        "segments": {"type": "integer"},
+        "messaging_profile_id": {**UUID, "nullable": True},
+        "error_code": {"type": "string", "nullable": True},
+        "error_text": {"type": "string", "nullable": True},
+    },
+    ["message_id", "direction", "from", "to", "state"],
+    "An SMS as it stands when the event is raised.",
+)
+MESSAGE_EXAMPLE = {
+    "message_id": "0b7e3b9e-2a55-4c39-a3a4-5a2f1f4f6d10",
+    "direction": "outbound",
+    "from": "+12015550123",
+    "to": "+12015550199",
+    "text": "Your code is 1234",
+    "state": "sent",
+    "segments": 1,
+}
+
+# --- Recordings ------------------------------------------------------------------------------------
+
+RECORDING = _object(
+    {
+        "recording_id": UUID,
+        "call_id": UUID,
+        "tag": {"type": "string", "nullable": True},
+        "url": {"type": "string", "format": "uri"},
+        "duration": {"type": "integer", "description": "Seconds."},
+        "format": {"type": "string", "enum": ["wav", "mp3"]},
+    },
+    ["recording_id", "call_id", "url"],
+)
+TRANSCRIPT = _object(
+    {"recording_id": UUID, "call_id": UUID, "text": {"type": "string"}, "language": {"type": "string"}},
+    ["recording_id", "text"],
+)
+
+# --- Provisioning (every audited configuration change) --------------------------------------------
+
+PROVISIONING = _object(
+    {
+        "object": _object(
+            {
+                "type": {"type": "string", "description": "e.g. number, sip_user, api_key."},
+                "id": {"type": "string"},
+                "repr": {"type": "string", "description": "How the object reads to people, e.g. +12015550123."},
+            },
+            ["type", "id"],
+        ),
+        "before": {"type": "object", "nullable": True, "description": "The changed fields before the change."},
+        "after": {"type": "object", "nullable": True, "description": "The changed fields after the change."},
+        "actor": _object(
+            {
+                "type": {"type": "string", "enum": ["user", "api_key", "system"]},
+                "id": {"type": "string", "nullable": True},
+                "label": {"type": "string"},
+            },
+            ["type", "label"],
+            "Who made the change.",
+        ),
+    },
+    ["object", "actor"],
+    "A configuration change, with the same before/after as the account's audit log.",
+)
+
+
+def _provisioning_example(object_type: str, repr_: str, after: dict) -> dict:
+    return {
+        "object": {"type": object_type, "id": "3f1e2d4c-5b6a-4789-8abc-def012345678", "repr": repr_},
+        "before": None,
+        "after": after,
+        "actor": {"type": "api_key", "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "label": "API key ci (pk_live_…)"},
+    }
+
+
+def _provisioning(name: str, description: str, repr_: str = "", after: dict | None = None) -> EventType:
+    object_type = name.split(".", 1)[0]
+    return EventType(
+        name, description, PROVISIONING, _provisioning_example(object_type, repr_ or object_type, after or {})
+    )
+
+
+CATALOGUE: tuple[EventType, ...] = (
+    # Calls: Restcomm's call-progress vocabulary, one event per leg state, plus Opentact's call-flow events.
+    EventType("call.initiated", "A call leg was created (inbound arrived, or outbound started).", CALL, CALL_EXAMPLE),
+    EventType("call.ringing", "The far end is ringing.", CALL, {**CALL_EXAMPLE, "state": "ringing"}),
+    EventType("call.answered", "The leg was answered (Restcomm: in-progress).", CALL,
+              {**CALL_EXAMPLE, "state": "in-progress", "answered_at": "2025-01-01T12:00:04Z"}),
+    EventType("call.bridged", "Two legs were joined.", CALL_BRIDGED,
+              {**CALL_EXAMPLE, "state": "in-progress", "bridged_call_id": "7d2e1b75-0b1f-4b4d-8e8b-3a9f6e1e2c22"}),
+    EventType("call.hangup", "A party hung up; `hangup_cause` says why.", CALL,
+              {**CALL_EXAMPLE, "state": "completed", "hangup_cause": 16, "hangup_cause_text": "NORMAL_CLEARING"}),
+    EventType("call.completed", "The leg ended and its final state and duration are known (completed, busy, "
+              "failed, no-answer or canceled).", CALL, {**CALL_EXAMPLE, "state": "completed", "duration": 42}),
+    EventType("call.flow", "One call-flow XML command ran, successfully or not.", CALL_FLOW, {
+        "call_id": CALL_EXAMPLE["call_id"], "command": "Answer", "path": "Response/Answer[0]", "success": True,
+        "reason": "Call answered"}),
+    # Messages.
+    EventType("message.sent", "An outbound message was handed to the carrier.", MESSAGE, MESSAGE_EXAMPLE),
+    EventType("message.delivered", "The carrier confirmed delivery to the handset.", MESSAGE,
+              {**MESSAGE_EXAMPLE, "state": "delivered"}),
+    EventType("message.failed", "An outbound message could not be sent or delivered.", MESSAGE,
+              {**MESSAGE_EXAMPLE, "state": "failed", "error_code": "30003", "error_text": "Unreachable handset"}),
+    EventType("message.received", "An inbound message arrived on one of the account's numbers.", MESSAGE,
+              {**MESSAGE_EXAMPLE, "direction": "inbound", "state": "received"}),
+    # Recordings.
+    EventType("recording.available", "A call recording finished and can be downloaded.", RECORDING, {
+        "recording_id": "1d3c5b7a-9e8f-4a6b-8c4d-2e0f1a3b5c7d", "call_id": CALL_EXAMPLE["call_id"],
+        "url": "https://media.example.net/recordings/1d3c5b7a.mp3", "duration": 30, "format": "mp3"}),
+    EventType("recording.transcript_available", "The transcript of a recording is ready.", TRANSCRIPT, {
+        "recording_id": "1d3c5b7a-9e8f-4a6b-8c4d-2e0f1a3b5c7d", "text": "Hello", "language": "en-US"}),
+    # Numbers and orders.
+    _provisioning("number.ordered", "A number was bought and now belongs to the account.", "+12015550123",
+                  {"number": "+12015550123", "voice_enabled": True, "sms_enabled": False}),
+    _provisioning("number.released", "A number left the account.", "+12015550123", {"status": "released"}),
+    _provisioning("number.updated", "A number's settings changed (voice target, callbacks, autorenew...).",
+                  "+12015550123"),
+    _provisioning("number.renewed", "A number's lease was renewed for another period.", "+12015550123"),
+    _provisioning("number.*", "Any other change to a number."),
+    _provisioning("number_order.created", "An order for numbers was placed; `after.items` has each outcome."),
+    _provisioning("number_order.*", "Any other change to a number order."),
+    # The other provisioning resources: families, one generic schema each.
+    _provisioning("tn_profile.*", "A TN profile was created, changed (including its caller lists) or deleted."),
+    _provisioning("sip_connection.*", "A SIP connection (trunk) was created, changed, had its numbers or password "
+                  "changed, or was deleted."),
+    _provisioning("sip_domain.*", "A SIP domain was created, changed or deleted."),
+    _provisioning("sip_user.*", "A SIP user was created, changed, had its password changed, or was deleted."),
+    _provisioning("sip_invite.*", "A SIP user invite was created, used or revoked."),
+    _provisioning("call_control_app.*", "A call-control app was created, changed or deleted."),
+    _provisioning("member.*", "A person was added to the account, had their role changed, or was removed."),
+    _provisioning("api_key.*", "An API key was created or revoked."),
+    _provisioning("account.*", "The account was created, suspended, reactivated or changed."),
+    # Webhooks themselves.
+    _provisioning("endpoint.disabled", "A webhook endpoint was disabled: it answered 410 Gone, or failed every "
+                  "attempt for days. Owners are emailed too.", "https://example.com/hooks",
+                  {"enabled": False, "reason": "failing"}),
+    _provisioning("endpoint.*", "A webhook endpoint was created, changed, had its secret rotated, or was deleted.",
+                  "https://example.com/hooks"),
+    _provisioning("delivery.*", "A person re-sent a delivery (POST /api/v1/deliveries/{id}/replay)."),
+    _provisioning("event_subscription.*", "A websocket event subscription was created, changed or deleted."),
+    EventType("webhook.test", "A sample sent by POST /api/v1/webhooks/{id}/test; never raised by a real change.",
+              _object({"message": {"type": "string"}}), {"message": "This is a test event."}),
+)  # fmt: skip
+
+_BY_NAME = {entry.name: entry for entry in CATALOGUE}
+
+
+def lookup(name: str) -> EventType | None:
+    """The catalogue entry for a concrete event type: its own, else its family's."""
+    entry = _BY_NAME.get(name)
+    if entry is not None:
+        return entry
+    if "." not in name or name.endswith(".*"):
+        return None
+    return _BY_NAME.get(f"{name.split('.', 1)[0]}.*")
+
+
+def require(name: str) -> EventType:
+    entry = lookup(name)
+    if entry is None:
+        # A programming error, not bad input: every type the code emits must be in the catalogue.
+        raise ValueError(f"Event type {name!r} is not in the catalogue (telephony/event_types.py).")
+    return entry
+
+
+@cache
+def prefixes() -> frozenset[str]:
+    return frozenset(entry.prefix for entry in CATALOGUE)
+
+
+def pattern_is_known(pattern: str) -> bool:
+    """Whether an endpoint's filter (`*`, `call.*`, `number.ordered`) can ever match a catalogued type."""
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return pattern[:-2] in prefixes()
+    return lookup(pattern) is not None
+
+
+def matches(pattern: str, name: str) -> bool:
+    if pattern == "*" or pattern == name:
+        return True
+    return pattern.endswith(".*") and name.startswith(pattern[:-1])
+
+
+def matches_any(patterns, name: str) -> bool:
+    return any(matches(pattern, name) for pattern in patterns)
+
+
+def data_schema_for_openapi() -> dict:
+    """The `data` of an event, documented as one of the catalogue's schemas (each titled with its type)."""
+    variants = []
+    for entry in CATALOGUE:
+        variants.append({**entry.schema, "title": entry.name, "description": entry.description})
+    return {
+        "oneOf": variants,
+        "description": "Depends on `type`; see GET /api/v1/event-types for each type's schema and an example.",
+    }

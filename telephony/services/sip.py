@@ -1,3 +1,0 @@
-"""Writes for sip."""
-
-from __future__ import annotations

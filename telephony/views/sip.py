@@ -1,5 +1,0 @@
-"""Portal pages for sip, under /a/<account>/."""
-
-from __future__ import annotations
-
-urlpatterns: list = []
