@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 
-from telephony.models import Event  # noqa: E402
+from telephony.models import Event, EventSequence  # noqa: E402
 from telephony.services.events import event_emit  # noqa: E402
 from tenants import services as tenant_services  # noqa: E402
 from tenants.models import Account, ApiKey, User  # noqa: E402
@@ -154,8 +155,12 @@ class Clients:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
 
 
+RUN = uuid.uuid4().hex[:8]  # object ids of this run: sequence counters of earlier runs never collide with them
+
+
 def emit_one(account: Account, n: int) -> tuple[str, float]:
-    event = event_emit(account=account, type="call.ringing", object_type="call", object_id=f"bench-{n % 50}",
+    object_id = f"stream-bench-{RUN}-{n % 50}"
+    event = event_emit(account=account, type="call.ringing", object_type="call", object_id=object_id,
                        payload={"to": "+12015550123", "n": n})  # fmt: skip
     return str(event.public_id), time.time()  # event_emit outside a transaction commits before it returns
 
@@ -290,6 +295,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         Event.objects.filter(account=account).delete()
+        EventSequence.objects.filter(object_id__startswith=f"stream-bench-{RUN}-").delete()
     targets_apply = vendor == "postgresql" and bool(settings.REDIS_URL)
     met = result_latency["p99_ms"] < TARGET_P99_MS and result_resume[0]["events_per_second_per_connection"] >= (
         TARGET_CATCH_UP

@@ -18,6 +18,7 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -28,7 +29,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -46,7 +47,13 @@ EXCERPT_BYTES = 8 * 1024
 # well inside Celery's soft time limit.
 DRAIN_BUDGET_SECONDS = 30.0
 POLL_SECONDS = 0.1
-COLLECT_SECONDS = 0.003
+# After the first response of a round, how long to wait for the ones right behind it, so that one
+# transaction records many attempts.
+COLLECT_SECONDS = 0.01
+# A process claims up to this many times WEBHOOK_ENDPOINT_CONCURRENCY deliveries per endpoint: the excess
+# waits in the process for a free slot (one round of requests, at most 15 s, well inside the claim lease),
+# so claims and records stay large while the number of requests in flight to the endpoint stays bounded.
+CLAIM_AHEAD = 2
 # How far a delivery is pushed back when its endpoint already has all the requests in flight it may have.
 BUSY_DEFER = timedelta(seconds=1)
 SUCCESS_WRITE_INTERVAL = timedelta(seconds=60)
@@ -227,7 +234,7 @@ def _plan(endpoint: WebhookEndpoint | None, now: datetime, lease: timedelta, bus
         return _Plan(room=0, defer_until=endpoint.circuit_open_until)
     # Beyond this process's share for the endpoint, deliveries simply stay due for the next claim (here or
     # in another process): nothing is written for them.
-    plan = _Plan(room=max(settings.WEBHOOK_ENDPOINT_CONCURRENCY - busy, 0))
+    plan = _Plan(room=max(CLAIM_AHEAD * settings.WEBHOOK_ENDPOINT_CONCURRENCY - busy, 0))
     if endpoint.consecutive_failures >= settings.WEBHOOK_CIRCUIT_FAILURES:
         # Half-open: one probe; the others wait for its answer (or for its lease, if its worker dies).
         endpoint.circuit_open_until = now + lease
@@ -250,9 +257,89 @@ def claim(*, limit: int, busy: Counter | None = None, now: datetime | None = Non
     """Take up to `limit` due deliveries for this process; returns them with their event and endpoint loaded."""
     now = now or timezone.now()
     busy = busy or Counter()
+    if connection.vendor != "postgresql":
+        return _claim(limit=limit, busy=busy, now=now)
+    token, ids, special = _claim_plain_postgresql(limit=limit, busy=busy, now=now)
+    claimed = _fetch_claimed(ids, token) if ids else []
+    if special and len(claimed) < limit:
+        # Disabled, breaker, or rate-limited endpoints among the due rows: the full rules, row by row.
+        claimed += _claim(limit=limit - len(claimed), busy=busy + Counter(d.endpoint_id for d in claimed), now=now)
+    return claimed
+
+
+def _claim_plain_postgresql(*, limit: int, busy: Counter, now: datetime) -> tuple[uuid.UUID, list[int], int]:
+    """The common case in one statement: due deliveries of ordinary endpoints (enabled, breaker closed, no rate
+    limit), within this process's share per endpoint. Returns the claim token, the rows claimed, and how many
+    due rows belong to endpoints that need the full rules of `_claim`."""
+    token = uuid.uuid4()
+    share = CLAIM_AHEAD * settings.WEBHOOK_ENDPOINT_CONCURRENCY
+    held = [(pk, count) for pk, count in busy.items() if count > 0]
+    lease = now + timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            {
+                "now": now,
+                "limit": limit,
+                "saturated": [pk for pk, count in held if count >= share],
+                "threshold": settings.WEBHOOK_CIRCUIT_FAILURES,
+                "share": share,
+                "busy_ids": [pk for pk, _ in held],
+                "busy_counts": [count for _, count in held],
+                "lease": lease,
+                "token": token,
+            },
+        )
+        special, ids, _ = cursor.fetchone()
+    return token, ids, special
+
+
+# The worker's own bookkeeping (claims, and rounds where everything was delivered) commits without waiting
+# for the WAL flush: set_config(..., true) applies to this statement's transaction only. If PostgreSQL
+# crashed in the following moment, a claim would simply not have happened and a delivery would be sent
+# again: at least once, as promised, and no event is ever at stake (events commit synchronously).
+_ASYNC_COMMIT = "async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)"
+
+_CLAIM_SQL = f"""
+WITH {_ASYNC_COMMIT}, candidate AS (
+    SELECT id, endpoint_id, next_attempt_at FROM {Delivery._meta.db_table}
+    WHERE status = 'pending' AND next_attempt_at <= %(now)s AND NOT (endpoint_id = ANY(%(saturated)s::bigint[]))
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT candidate.id,
+        (endpoint.enabled AND endpoint.rate_limit IS NULL AND endpoint.consecutive_failures < %(threshold)s
+         AND (endpoint.circuit_open_until IS NULL OR endpoint.circuit_open_until <= %(now)s)) AS plain,
+        row_number() OVER (PARTITION BY candidate.endpoint_id ORDER BY candidate.next_attempt_at, candidate.id)
+            AS position,
+        %(share)s - coalesce(busy.count, 0) AS room
+    FROM candidate
+    JOIN {WebhookEndpoint._meta.db_table} AS endpoint ON endpoint.id = candidate.endpoint_id
+    LEFT JOIN unnest(%(busy_ids)s::bigint[], %(busy_counts)s::integer[]) AS busy (endpoint_id, count)
+        ON busy.endpoint_id = candidate.endpoint_id
+), taken AS (
+    UPDATE {Delivery._meta.db_table} AS delivery
+    SET next_attempt_at = %(lease)s, claimed_until = %(lease)s, claim_token = %(token)s
+    FROM ranked
+    WHERE delivery.id = ranked.id AND ranked.plain AND ranked.position <= ranked.room
+    RETURNING delivery.id
+)
+SELECT (SELECT count(*) FROM ranked WHERE NOT plain), array(SELECT id FROM taken), (SELECT setting FROM async_commit)
+"""  # noqa: S608 - table names are ours; every value is a parameter
+
+
+def _fetch_claimed(ids: list[int], token: uuid.UUID) -> list[Delivery]:
+    # By primary key: claim_token has no index of its own (it only ever narrows rows found by id).
+    claimed = Delivery.objects.filter(pk__in=ids, claim_token=token)
+    return list(claimed.select_related("event", "endpoint", "account").only(*CLAIMED_FIELDS))
+
+
+def _claim(*, limit: int, busy: Counter, now: datetime) -> list[Delivery]:
+    """Every rule, in Python, under row locks: the portable claim, and PostgreSQL's path for unusual endpoints."""
     lease = timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE_SECONDS)
     token = uuid.uuid4()
-    saturated = [pk for pk, count in busy.items() if count >= settings.WEBHOOK_ENDPOINT_CONCURRENCY]
+    saturated = [pk for pk, count in busy.items() if count >= CLAIM_AHEAD * settings.WEBHOOK_ENDPOINT_CONCURRENCY]
     with transaction.atomic():
         due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
         if saturated:
@@ -312,9 +399,19 @@ def claim(*, limit: int, busy: Counter | None = None, now: datetime | None = Non
                 )
     if not claimed:
         return []
-    return list(
-        Delivery.objects.filter(pk__in=claimed, claim_token=token).select_related("event", "endpoint", "account")
-    )
+    return _fetch_claimed(claimed, token)
+
+
+# What sending and recording need; the rest of the rows (and their parsing) is left in the database.
+CLAIMED_FIELDS = (
+    "id", "public_id", "kind", "test_payload", "attempt_count", "retry_index", "trigger", "claim_token",
+    "account_id", "endpoint_id", "event_id", "account__public_id", "account__name",
+    "event__public_id", "event__type", "event__occurred_at", "event__object_type", "event__object_id",
+    "event__sequence", "event__payload", "endpoint__public_id", "endpoint__account_id", "endpoint__url",
+    "endpoint__enabled", "endpoint__payload_format", "endpoint__secret_encrypted",
+    "endpoint__previous_secret_encrypted", "endpoint__previous_secret_expires_at", "endpoint__consecutive_failures",
+    "endpoint__failing_since", "endpoint__circuit_open_until", "endpoint__last_success_at",
+)  # fmt: skip
 
 
 # --- Recording -----------------------------------------------------------------------------------------
@@ -378,32 +475,105 @@ def record(sent: list[Sent], *, now: datetime | None = None) -> Counter:
         if outcome == GONE:
             gone[delivery.endpoint_id] = delivery
     tokens = {item.delivery.claim_token for item in sent}
-    with transaction.atomic():
-        DeliveryAttempt.objects.bulk_create(attempts)
-        # Only rows still under this worker's claim move on: if the lease ran out and another worker took the
-        # delivery over, its outcome decides (this attempt is recorded all the same).
-        for status_code, ids in delivered.items():
-            Delivery.objects.filter(pk__in=ids, claim_token__in=tokens).update(
-                status=Delivery.Status.DELIVERED,
-                delivered_at=now,
-                next_attempt_at=None,
-                claimed_until=None,
-                claim_token=None,
-                attempt_count=F("attempt_count") + 1,
-                last_attempt_at=now,
-                last_status_code=status_code,
-                last_error="",
-                trigger=AttemptTrigger.SCHEDULED,
-            )
+    health = [state for state in per_endpoint.values() if _health_changes(*state, now)]
+    postgresql = connection.vendor == "postgresql"
+
+    def write() -> None:
+        if postgresql:
+            _record_postgresql(attempts, delivered, sent, now)
+        else:
+            DeliveryAttempt.objects.bulk_create(attempts)
+            # Only rows still under this worker's claim move on: if the lease ran out and another worker took
+            # the delivery over, its outcome decides (this attempt is recorded all the same).
+            for status_code, ids in delivered.items():
+                Delivery.objects.filter(pk__in=ids, claim_token__in=tokens).update(
+                    status=Delivery.Status.DELIVERED,
+                    delivered_at=now,
+                    next_attempt_at=None,
+                    claimed_until=None,
+                    claim_token=None,
+                    attempt_count=F("attempt_count") + 1,
+                    last_attempt_at=now,
+                    last_status_code=status_code,
+                    last_error="",
+                    trigger=AttemptTrigger.SCHEDULED,
+                )
         for pk, token, fields in changes:
             Delivery.objects.filter(pk=pk, claim_token=token).update(**fields)
-        for endpoint, successes, failures in per_endpoint.values():
+        for endpoint, successes, failures in health:
             _record_health(endpoint, successes, failures, now)
         for delivery in gone.values():
             webhook_services.webhook_endpoint_disable(
                 account=delivery.account, actor=None, endpoint=delivery.endpoint, reason="gone"
             )
+
+    if postgresql and not changes and not health and not gone:
+        # The common round (everything delivered): one statement, atomic by itself, committed asynchronously.
+        _record_postgresql(attempts, delivered, sent, now, asynchronous=True)
+    else:
+        with transaction.atomic():
+            write()
     return outcomes
+
+
+def _record_postgresql(
+    attempts: list[DeliveryAttempt], delivered: dict, sent: list[Sent], now: datetime, *, asynchronous: bool = False
+) -> None:
+    """The attempts, and the deliveries that succeeded, in one statement (one round trip)."""
+    tokens = {item.delivery.pk: item.delivery.claim_token for item in sent}
+    ids, codes, claim_tokens = [], [], []
+    for status_code, pks in delivered.items():
+        for pk in pks:
+            ids.append(pk)
+            codes.append(status_code)
+            claim_tokens.append(tokens[pk])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_ASYNC_SQL if asynchronous else _RECORD_SQL,
+            {
+                "a_delivery": [a.delivery_id for a in attempts],
+                "a_number": [a.number for a in attempts],
+                "a_trigger": [a.trigger for a in attempts],
+                "a_at": [a.attempted_at for a in attempts],
+                "a_duration": [a.duration_ms for a in attempts],
+                "a_status": [a.status_code for a in attempts],
+                "a_excerpt": [a.response_excerpt for a in attempts],
+                "a_error": [a.error for a in attempts],
+                "d_id": ids,
+                "d_status": codes,
+                "d_token": claim_tokens,
+                "now": now,
+            },
+        )
+
+
+_RECORD_SQL = f"""
+WITH attempt AS (
+    INSERT INTO {DeliveryAttempt._meta.db_table}
+        (delivery_id, number, trigger, attempted_at, duration_ms, status_code, response_excerpt, error)
+    SELECT * FROM unnest(%(a_delivery)s::bigint[], %(a_number)s::integer[], %(a_trigger)s::varchar[],
+        %(a_at)s::timestamptz[], %(a_duration)s::integer[], %(a_status)s::smallint[], %(a_excerpt)s::text[],
+        %(a_error)s::varchar[])
+)
+UPDATE {Delivery._meta.db_table} AS delivery
+SET status = 'delivered', delivered_at = %(now)s, next_attempt_at = NULL, claimed_until = NULL,
+    claim_token = NULL, attempt_count = delivery.attempt_count + 1, last_attempt_at = %(now)s,
+    last_status_code = done.status, last_error = '', trigger = 'scheduled'
+FROM unnest(%(d_id)s::bigint[], %(d_status)s::smallint[], %(d_token)s::uuid[]) AS done (id, status, token)
+WHERE delivery.id = done.id AND delivery.claim_token = done.token
+"""  # noqa: S608 - table names are ours; every value is a parameter
+_RECORD_ASYNC_SQL = _RECORD_SQL.replace("WITH attempt AS (", f"WITH {_ASYNC_COMMIT}, attempt AS (", 1).replace(
+    "AND delivery.claim_token = done.token",
+    "AND delivery.claim_token = done.token AND EXISTS (SELECT FROM async_commit)",
+)
+
+
+def _health_changes(endpoint: WebhookEndpoint, successes: int, failures: int, now: datetime) -> bool:
+    if not successes:
+        return True
+    if endpoint.consecutive_failures or endpoint.failing_since or endpoint.circuit_open_until:
+        return True
+    return not endpoint.last_success_at or now - endpoint.last_success_at > SUCCESS_WRITE_INTERVAL
 
 
 def _record_health(endpoint: WebhookEndpoint, successes: int, failures: int, now: datetime) -> None:
@@ -452,12 +622,18 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
     batch = settings.WEBHOOK_BATCH_SIZE
     in_flight: dict[concurrent.futures.Future, tuple[Delivery, datetime]] = {}
     busy: Counter = Counter()
+    gates: dict[int, threading.BoundedSemaphore] = {}
     totals: Counter = Counter()
     bodies: dict = {}
     asked_for_help = False
     more_work = False
     last_claim, done_since_claim, claim_again_after = 0.0, 0, 0
+    last_renewal = time.monotonic()
     while True:
+        if in_flight and time.monotonic() - last_renewal > settings.WEBHOOK_CLAIM_LEASE_SECONDS / 3:
+            # Deliveries still queued or in flight here keep their claim; only a dead process lets it lapse.
+            _renew_leases([delivery for delivery, _ in in_flight.values()])
+            last_renewal = time.monotonic()
         room = capacity - len(in_flight)
         within_budget = time.monotonic() - started < budget
         # Claim when idle, when a good share of the last claim came back, or every POLL_SECONDS: claiming after
@@ -475,7 +651,12 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
             now = timezone.now()
             for delivery in claimed:
                 outgoing = build_request(delivery, now, bodies)
-                future = http.submit("POST", outgoing.url, headers=outgoing.headers, content=outgoing.body)
+                gate = gates.get(delivery.endpoint_id)
+                if gate is None:
+                    gate = gates[delivery.endpoint_id] = threading.BoundedSemaphore(
+                        settings.WEBHOOK_ENDPOINT_CONCURRENCY
+                    )
+                future = http.submit("POST", outgoing.url, headers=outgoing.headers, content=outgoing.body, gate=gate)
                 in_flight[future] = (delivery, now)
                 busy[delivery.endpoint_id] += 1
             if len(bodies) > 4 * batch:
@@ -502,6 +683,15 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
     if more_work or time.monotonic() - started >= budget:
         event_services.kick(force=True)  # a successor carries on with the backlog
     return totals
+
+
+def _renew_leases(deliveries: list[Delivery]) -> None:
+    until = timezone.now() + timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE_SECONDS)
+    Delivery.objects.filter(
+        pk__in=[d.pk for d in deliveries],
+        claim_token__in={d.claim_token for d in deliveries},
+        status=Delivery.Status.PENDING,
+    ).update(next_attempt_at=until, claimed_until=until)
 
 
 def sweep(*, now: datetime | None = None) -> bool:

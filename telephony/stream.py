@@ -1,12 +1,15 @@
 """The websocket event stream (`/ws/events`): authentication, subscriptions, resume, and waking consumers.
 
-The database is the source of truth and the channel layer only says "look again". Each connection keeps a
-cursor, the integer id of the last event it considered, and after a wake-up (or every STREAM_POLL_SECONDS,
-which is what carries events across processes on the in-process channel layer) it reads the next batch of
-the account's events after the cursor, keeps those its subscriptions match, and sends them. The next batch
-is read only once the previous one was sent, so a connection holds at most one batch in memory; a client
-that stops reading (a send does not complete within STREAM_SEND_TIMEOUT_SECONDS) or that falls more than
-STREAM_MAX_LAG events behind the live stream is closed with 4008 and resumes from its last event id.
+The database is the source of truth and the channel layer only says "look again". After a transaction that
+wrote events commits, `notify_stream` sends one message to the account's group; in each web process one Hub
+is the group's member and wakes that process's connections of the account in memory. Each connection keeps a
+cursor, the integer id of the last event it considered, and when woken (or every STREAM_POLL_SECONDS, which is
+what carries events across processes on the in-process channel layer, and covers a lost wake-up on Redis)
+reads the next batch of the account's events after the cursor, keeps those its subscriptions match, and sends
+them; connections of one account at the same cursor share one read. The next batch is read only once the
+previous one was sent, so a connection holds at most one batch in memory; a client that stops reading (a send
+does not complete within STREAM_SEND_TIMEOUT_SECONDS) or that falls more than STREAM_MAX_LAG events behind the
+live stream is closed with 4008 and resumes from its last event id.
 
 Protocol (JSON text frames):
   client -> {"type": "auth", "payload": "<API key or token>", "last_event_id": "<optional event id>",
@@ -31,6 +34,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import secrets
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -339,17 +343,14 @@ def lag_exceeds(account_id: int, cursor: int, max_lag: int) -> bool:
     )
 
 
-def late_events(account_id: int, floor: int, cursor: int, seen: set[int]) -> list[Event]:
-    """Events in (floor, cursor] that were not visible when the cursor passed them (none, nearly always)."""
-    in_window = Event.objects.filter(account_id=account_id, id__gt=floor, id__lte=cursor)
-    # Every seen id is in the window, so equal counts mean nothing is missing; the count reads only the index.
-    if in_window.count() <= len(seen):
-        return []
-    ids = in_window.values_list("id", flat=True)
-    missing = [event_id for event_id in ids[:LATE_COMMIT_MAX_IDS] if event_id not in seen]
-    if not missing:
-        return []
-    return list(Event.objects.filter(account_id=account_id, id__in=missing).order_by("id"))
+def ids_between(account_id: int, floor: int, cursor: int) -> list[int]:
+    """The account's event ids in (floor, cursor]: what the late-commit check compares a connection's view with."""
+    ids = Event.objects.filter(account_id=account_id, id__gt=floor, id__lte=cursor).order_by("id")
+    return list(ids.values_list("id", flat=True)[:LATE_COMMIT_MAX_IDS])
+
+
+def events_by_id(account_id: int, ids: list[int]) -> list[Event]:
+    return list(Event.objects.filter(account_id=account_id, id__in=ids).order_by("id"))
 
 
 def socket_rule(account: Account, body: dict) -> tuple[Rule, dict]:
@@ -377,21 +378,21 @@ def _in_thread(function):
     return database_sync_to_async(function, thread_sensitive=False, executor=_db_executor)
 
 
-# Reads in flight, per (account, cursor, batch size): the connections of one account are woken together and
-# mostly stand at the same cursor, so one query serves them all instead of one query per connection.
-_reads: dict[tuple[int, int, int], tuple[float, asyncio.Future]] = {}
+# Reads in flight, by what they read: the connections of one account are woken together and mostly stand at the
+# same cursor, so one query serves them all instead of one query per connection.
+_reads: dict[tuple, tuple[float, asyncio.Future]] = {}
 
 
-async def read_events_after(account_id: int, cursor: int, limit: int, *, started_after: float) -> list[Event]:
-    """events_after(), sharing a read that is already in flight if it started after `started_after`.
+async def shared_read(function, *args, started_after: float):
+    """`function(*args)` in a database thread, sharing a call already in flight if it started after `started_after`.
 
     A read that started before the caller was woken might not see the event that woke it, so it is not shared.
     """
     loop = asyncio.get_running_loop()
-    key = (account_id, cursor, limit)
+    key = (function.__name__, *args)
     entry = _reads.get(key)
     if entry is None or entry[0] < started_after or entry[1].get_loop() is not loop:
-        entry = (loop.time(), asyncio.ensure_future(_in_thread(events_after)(account_id, cursor, limit)))
+        entry = (loop.time(), asyncio.ensure_future(_in_thread(function)(*args)))
         _reads[key] = entry
 
         def forget(_future, key=key, entry=entry) -> None:
@@ -400,6 +401,27 @@ async def read_events_after(account_id: int, cursor: int, limit: int, *, started
 
         entry[1].add_done_callback(forget)
     return await asyncio.shield(entry[1])
+
+
+class LateWindow:
+    """One account's late-commit window in this process: how far back its connections look for late events.
+
+    The floor is shared by the account's connections (rather than each keeping its own) so that those at the
+    same cursor ask the database the same question, once.
+    """
+
+    def __init__(self) -> None:
+        self.floor = 0
+        self.checkpoints: deque[tuple[float, int]] = deque()
+
+    def advance(self, cursor: int, now: float) -> int:
+        if cursor > (self.checkpoints[-1][1] if self.checkpoints else self.floor):
+            self.checkpoints.append((now, cursor))
+        while self.checkpoints and self.checkpoints[0][0] < now - LATE_COMMIT_WINDOW_SECONDS:
+            self.floor = self.checkpoints.popleft()[1]
+        if not self.floor and self.checkpoints:
+            self.floor = self.checkpoints[0][1]  # a new window starts where the first connection did
+        return self.floor
 
 
 # --- One listener per process -------------------------------------------------------------------------------
@@ -411,14 +433,16 @@ class Hub:
 
     # Channel-layer group memberships expire (channels_redis: after a day); re-joining now and then keeps a
     # long-lived process in its groups.
-    REJOIN_SECONDS = 3600.0
+    REJOIN_SECONDS = 600.0
 
     def __init__(self, layer) -> None:
         self.layer = layer
         self.loop = asyncio.get_running_loop()
         self.channel = ""
         self.members: dict[int, set[EventStreamConsumer]] = {}
+        self.windows: dict[int, LateWindow] = {}
         self.task: asyncio.Task | None = None
+        self.rejoin_task: asyncio.Task | None = None
         self.lock = asyncio.Lock()
 
     async def join(self, account_id: int, consumer: EventStreamConsumer) -> None:
@@ -426,9 +450,15 @@ class Hub:
             if self.task is None:
                 self.channel = await self.layer.new_channel("events-hub.")
                 self.task = asyncio.create_task(self._listen())
+                self.rejoin_task = asyncio.create_task(self._rejoin())
             if account_id not in self.members:
                 self.members[account_id] = set()
-                await self.layer.group_add(group_name(account_id), self.channel)
+                self.windows[account_id] = LateWindow()
+                try:
+                    await asyncio.wait_for(self.layer.group_add(group_name(account_id), self.channel), timeout=2)
+                except Exception:
+                    # Redis unreachable: the connection streams on its poll alone until the next re-join.
+                    logger.warning("Event stream hub could not join account %s", account_id, exc_info=True)
             self.members[account_id].add(consumer)
 
     async def leave(self, account_id: int, consumer: EventStreamConsumer) -> None:
@@ -439,10 +469,11 @@ class Hub:
             members.discard(consumer)
             if not members:
                 del self.members[account_id]
-                await self.layer.group_discard(group_name(account_id), self.channel)
+                del self.windows[account_id]
+                with contextlib.suppress(Exception):  # a stale entry only costs a dropped message later
+                    await asyncio.wait_for(self.layer.group_discard(group_name(account_id), self.channel), 2)
 
     async def _listen(self) -> None:
-        rejoin_due = self.loop.time() + self.REJOIN_SECONDS
         while True:
             try:
                 message = await self.layer.receive(self.channel)
@@ -456,11 +487,16 @@ class Hub:
             now = self.loop.time()
             for consumer in list(self.members.get(message.get("account"), ())):
                 consumer.notice(message["type"], now)
-            if now >= rejoin_due:
-                rejoin_due = now + self.REJOIN_SECONDS
-                for account_id in list(self.members):
-                    with contextlib.suppress(Exception):
-                        await self.layer.group_add(group_name(account_id), self.channel)
+
+    async def _rejoin(self) -> None:
+        # Also restores the memberships a restarted Redis lost.
+        while True:
+            await asyncio.sleep(self.REJOIN_SECONDS)
+            for account_id in list(self.members):
+                try:
+                    await asyncio.wait_for(self.layer.group_add(group_name(account_id), self.channel), timeout=2)
+                except Exception:
+                    logger.warning("Event stream hub could not re-join account %s", account_id, exc_info=True)
 
 
 _hubs: dict[int, Hub] = {}
@@ -515,9 +551,10 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.refresh_due = 0.0
         self.subscription_ids = itertools.count(1)
         self.cursor = 0
+        self.start = 0
         self.floor = 0
         self.seen: set[int] = set()
-        self.checkpoints: deque[tuple[float, int]] = deque()
+        self.window: LateWindow | None = None
         self.started = False  # a connection with nothing subscribed yet holds its cursor (see _has_rules)
         self.live = False
         self.closing = False
@@ -668,7 +705,9 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 return
         else:
             position = await _in_thread(head_position)(account_id)
-        self.cursor = self.floor = position
+        self.cursor = self.start = self.floor = position
+        self.window = hub_for(get_channel_layer()).windows.get(account_id) or LateWindow()
+        self.window.advance(position, asyncio.get_running_loop().time())
         self.api_rules = await _in_thread(api_rules)(account_id)
         self.refresh_due = asyncio.get_running_loop().time() + REFRESH_SECONDS
         client = self.scope.get("client") or ("unknown", 0)
@@ -754,7 +793,9 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=timeout)
                 except TimeoutError:
-                    self.woken_at = loop.time()  # a poll: only reads from now on can be shared
+                    # A poll: only reads from now on can be shared. A deferred late-commit check: reads from the
+                    # grid time on, which every connection of the account shares.
+                    self.woken_at = self.late_check_due if self.late_check_pending else loop.time()
                 self.wake.clear()
         except ClientGone:
             pass
@@ -779,7 +820,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         account_id = self.principal.account.pk
         batch_size = settings.STREAM_BATCH_SIZE
         while not self.closing:
-            batch = await read_events_after(account_id, self.cursor, batch_size, started_after=self.woken_at)
+            batch = await shared_read(events_after, account_id, self.cursor, batch_size, started_after=self.woken_at)
             if (
                 self.live
                 and len(batch) == batch_size
@@ -810,20 +851,28 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
 
     async def _catch_late_commits(self, account_id: int) -> None:
         now = asyncio.get_running_loop().time()
-        if self.floor < self.cursor:
-            if now >= self.late_check_due:
-                # A late commit wakes the connections like any other, so checking once per wake-up (at most
-                # every LATE_COMMIT_CHECK_SECONDS) finds it without a query per event.
-                self.late_check_due = now + LATE_COMMIT_CHECK_SECONDS
-                self.late_check_pending = False
-                for event in await _in_thread(late_events)(account_id, self.floor, self.cursor, self.seen):
-                    await self._offer(event)
-            else:
-                self.late_check_pending = True
-        if not self.checkpoints or self.checkpoints[-1][1] != self.cursor:
-            self.checkpoints.append((now, self.cursor))
-        while self.checkpoints and (
-            self.checkpoints[0][0] < now - LATE_COMMIT_WINDOW_SECONDS or len(self.seen) > LATE_COMMIT_MAX_IDS
-        ):
-            self.floor = self.checkpoints.popleft()[1]
-            self.seen = {event_id for event_id in self.seen if event_id > self.floor}
+        shared_floor = self.window.advance(self.cursor, now)
+        # Below its start a connection has considered nothing, so it never looks there; and it remembers at most
+        # LATE_COMMIT_MAX_IDS ids (an account raising thousands of events a second narrows its window).
+        floor = max(shared_floor, self.start, self.floor)
+        if len(self.seen) > LATE_COMMIT_MAX_IDS:
+            floor = max(floor, sorted(self.seen)[-LATE_COMMIT_MAX_IDS])
+        if floor > self.floor:
+            self.floor = floor
+            self.seen = {event_id for event_id in self.seen if event_id > floor}
+        if floor >= self.cursor:
+            self.late_check_pending = False
+            return
+        if now < self.late_check_due:
+            self.late_check_pending = True
+            return
+        # A late commit wakes the connections like any other, so checking once per wake-up (at most every
+        # LATE_COMMIT_CHECK_SECONDS) finds it without a query per event.
+        # On a grid shared by every connection, so those of an account check together and share the query.
+        self.late_check_due = (math.floor(now / LATE_COMMIT_CHECK_SECONDS) + 1) * LATE_COMMIT_CHECK_SECONDS
+        self.late_check_pending = False
+        ids = await shared_read(ids_between, account_id, shared_floor, self.cursor, started_after=self.woken_at)
+        missing = [event_id for event_id in ids if event_id > floor and event_id not in self.seen]
+        if missing:
+            for event in await _in_thread(events_by_id)(account_id, missing):
+                await self._offer(event)

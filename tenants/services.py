@@ -23,6 +23,11 @@ from tenants.throttling import parse_rate
 Actor = User | ApiKey | None
 
 
+def actor_label(actor: Actor) -> str:
+    """How an actor is named in logs and records that must outlive the user or key."""
+    return _actor_fields(actor)["actor_label"][:200]
+
+
 def _actor_fields(actor: Actor) -> dict:
     if isinstance(actor, ApiKey):
         return {"actor_api_key": actor, "actor_label": f"API key {actor.name} ({actor.masked})"}

@@ -92,11 +92,12 @@ def route_inbound(from_number: str, to_number: str, source: str) -> RoutingDecis
     base = {"from_number": caller, "to_number": to or to_number, "source": source}
     number = None
     if _E164.match(to):
+        # The account and an app come with the number (most calls go to apps); a TN profile is read by the
+        # screening query itself, and SIP targets (rarer) on their own when set.
         number = (
-            PhoneNumber.objects.select_related(
-                "account", "tn_profile", "call_control_app", "sip_connection", "sip_user__domain"
-            )
+            PhoneNumber.objects.select_related("account", "call_control_app")
             .filter(number=to, status=PhoneNumber.Status.ACTIVE)
+            .order_by()
             .first()
         )
     if number is None:
@@ -118,7 +119,9 @@ def route_inbound(from_number: str, to_number: str, source: str) -> RoutingDecis
             return _refuse(base, 486, 17, Call.Status.BUSY, reason, **found)
         return _refuse(base, screening.sip_code or 603, 21, Call.Status.FAILED, reason, **found)
 
-    app, connection, user = number.call_control_app, number.sip_connection, number.sip_user
+    app = number.call_control_app
+    connection = number.sip_connection if number.sip_connection_id else None
+    user = SipUser.objects.select_related("domain").get(pk=number.sip_user_id) if number.sip_user_id else None
     if app is not None:
         found.update(target="app", app=app)
         if not app.is_active:

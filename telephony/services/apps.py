@@ -30,7 +30,7 @@ from telephony.services.sip.rules import (
 )
 from telephony.urlpolicy import validate_customer_url
 from tenants.models import Account
-from tenants.services import Actor, _actor_fields, audit_record
+from tenants.services import Actor, actor_label, audit_record
 
 APP_FIELDS = frozenset(
     {
@@ -199,9 +199,7 @@ def _apply(app: CallControlApp, changes: dict[str, Any], errors: FieldErrors) ->
 def _save_version(app: CallControlApp, actor: Actor) -> AppVersion:
     """Record `app.xml` as the app's next version. The caller holds the app's row lock."""
     app.xml_version += 1
-    version = AppVersion(
-        app=app, number=app.xml_version, xml=app.xml, actor_label=_actor_fields(actor)["actor_label"][:200]
-    )
+    version = AppVersion(app=app, number=app.xml_version, xml=app.xml, actor_label=actor_label(actor))
     version.full_clean(exclude=["app"])
     version.save()
     return version

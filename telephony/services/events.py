@@ -8,11 +8,14 @@ periodic sweeper finds the due deliveries anyway, because the database is the qu
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -74,20 +77,31 @@ def event_emit(
 
 def _emit(account, type_, payload, object_type, object_id, occurred_at) -> Event:
     now = timezone.now()
+    object_type, object_id = object_type[:64], object_id[:64]
+    notify_stream_on_commit(account.pk)  # wakes the account's websocket connections after commit
+    if connection.vendor == "postgresql":
+        event, deliveries = _emit_postgresql(account, type_, payload, object_type, object_id, occurred_at or now, now)
+    else:
+        event, deliveries = _emit_portable(account, type_, payload, object_type, object_id, occurred_at or now, now)
+    if deliveries:
+        kick_after_commit()
+    return event
+
+
+def _emit_portable(account, type_, payload, object_type, object_id, occurred_at, now) -> tuple[Event, int]:
     # No full_clean(): every value here is produced by code, and its validation would cost two queries per
     # event (the unique checks) that the database's own constraints already enforce.
     event = Event(
         account=account,
         type=type_,
-        occurred_at=occurred_at or now,
+        occurred_at=occurred_at,
         created_at=now,
-        object_type=object_type[:64],
-        object_id=object_id[:64],
-        sequence=_next_sequence(object_type[:64], object_id[:64]),
+        object_type=object_type,
+        object_id=object_id,
+        sequence=_next_sequence(object_type, object_id),
         payload=payload,
     )
     event.save(force_insert=True)
-    notify_stream_on_commit(account.pk)  # wakes the account's websocket connections after commit
     subscribed = WebhookEndpoint.objects.filter(account=account, enabled=True)
     if object_type == "endpoint":
         # An endpoint is not told about itself (its own creation, its own secret rotation): the others are.
@@ -97,15 +111,83 @@ def _emit(account, type_, payload, object_type, object_id, occurred_at) -> Event
         for endpoint_id, patterns in subscribed.values_list("id", "event_types")
         if event_types.matches_any(patterns or (), type_)
     ]
-    if endpoints:
-        Delivery.objects.bulk_create(
-            [
-                Delivery(account=account, event=event, endpoint_id=endpoint_id, next_attempt_at=now, created_at=now)
-                for endpoint_id in endpoints
-            ]
+    Delivery.objects.bulk_create(
+        [
+            Delivery(account=account, event=event, endpoint_id=endpoint_id, next_attempt_at=now, created_at=now)
+            for endpoint_id in endpoints
+        ]
+    )
+    return event, len(endpoints)
+
+
+def _emit_postgresql(account, type_, payload, object_type, object_id, occurred_at, now) -> tuple[Event, int]:
+    """The same rows as `_emit_portable`, in one statement: one round trip per state change instead of four.
+
+    An endpoint's filter matches a type exactly when its list holds "*", the type's family ("call.*") or the
+    type itself, which is what jsonb's `?|` asks: the same rule as event_types.matches, in SQL.
+    """
+    public_id = uuid.uuid4()
+    prefix = type_.split(".", 1)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EMIT_SQL,
+            {
+                "account": account.pk,
+                "public_id": public_id,
+                "type": type_,
+                "occurred_at": occurred_at,
+                "now": now,
+                "object_type": object_type,
+                "object_id": object_id,
+                "payload": json.dumps(payload, cls=DjangoJSONEncoder),
+                "patterns": ["*", f"{prefix}.*", type_],
+                "self": object_id if object_type == "endpoint" else "",
+            },
         )
-        kick_after_commit()
-    return event
+        event_pk, sequence, deliveries = cursor.fetchone()
+    event = Event(
+        pk=event_pk,
+        account=account,
+        public_id=public_id,
+        type=type_,
+        occurred_at=occurred_at,
+        created_at=now,
+        object_type=object_type,
+        object_id=object_id,
+        sequence=sequence,
+        payload=payload,
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event, deliveries
+
+
+_EMIT_SQL = f"""
+WITH seq AS (
+    INSERT INTO {EventSequence._meta.db_table} (object_type, object_id, last)
+    VALUES (%(object_type)s, %(object_id)s, 1)
+    ON CONFLICT (object_type, object_id) DO UPDATE SET last = {EventSequence._meta.db_table}.last + 1
+    RETURNING last
+), event AS (
+    INSERT INTO {Event._meta.db_table}
+        (account_id, public_id, type, occurred_at, created_at, object_type, object_id, sequence, payload)
+    SELECT %(account)s, %(public_id)s, %(type)s, %(occurred_at)s, %(now)s, %(object_type)s, %(object_id)s,
+        seq.last, %(payload)s::jsonb
+    FROM seq
+    RETURNING id, sequence
+), delivery AS (
+    INSERT INTO {Delivery._meta.db_table}
+        (account_id, public_id, event_id, endpoint_id, kind, status, attempt_count, retry_index, next_attempt_at,
+         trigger, last_error, created_at)
+    SELECT %(account)s, gen_random_uuid(), event.id, endpoint.id, 'event', 'pending', 0, 0, %(now)s,
+        'scheduled', '', %(now)s
+    FROM event, {WebhookEndpoint._meta.db_table} endpoint
+    WHERE endpoint.account_id = %(account)s AND endpoint.enabled AND endpoint.event_types ?| %(patterns)s
+        AND endpoint.public_id::text <> %(self)s
+    RETURNING 1
+)
+SELECT event.id, event.sequence, (SELECT count(*) FROM delivery) FROM event
+"""  # noqa: S608 - table names are ours; every value is a parameter
 
 
 def event_emit_many(events: list[tuple[Account, str, dict, str, str, datetime | None]]) -> list[Event]:

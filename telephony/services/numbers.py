@@ -41,7 +41,7 @@ from telephony.models import (
 from telephony.models.numbers import NumberType
 from telephony.urlpolicy import validate_customer_url
 from tenants.models import Account
-from tenants.services import Actor, _actor_fields, audit_record
+from tenants.services import Actor, actor_label, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -430,7 +430,7 @@ def number_order_create(
         voice=voice,
         sms=sms,
         autorenew=autorenew,
-        actor_label=_actor_fields(actor)["actor_label"],
+        actor_label=actor_label(actor),
     )
     order.full_clean()
     order.save()

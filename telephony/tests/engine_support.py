@@ -122,6 +122,7 @@ class CustomerServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = -1  # headers and body in one write: no 40 ms Nagle/delayed-ACK stall between them
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)

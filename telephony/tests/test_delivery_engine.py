@@ -287,21 +287,57 @@ def test_the_rate_limit_spreads_deliveries_over_seconds(alice):
     assert len(engine.claim(limit=100, now=now + timedelta(seconds=1))) == 2
 
 
-def test_one_process_never_has_more_than_its_share_in_flight_to_one_endpoint(alice, settings):
-    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 2
+def test_one_process_claims_only_its_share_for_one_endpoint(alice, settings):
+    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 2  # so a process holds at most 2 x 2 of its deliveries
     slow, _ = add_endpoint(alice.account, "https://93.184.216.34/slow", event_types=["call.ringing"])
     other, _ = add_endpoint(alice.account, "https://93.184.216.35/other", event_types=["call.hangup"])
-    for n in range(4):
+    for n in range(6):
         emit(alice.account, object_id=f"s{n}")
     emit(alice.account, type="call.hangup")
 
     first = engine.claim(limit=100)
-    second = engine.claim(limit=100, busy=Counter({slow.pk: 2}))
+    second = engine.claim(limit=100, busy=Counter({slow.pk: 4}))
 
-    assert Counter(d.endpoint_id for d in first) == {slow.pk: 2, other.pk: 1}
+    assert Counter(d.endpoint_id for d in first) == {slow.pk: 4, other.pk: 1}
     assert second == []
     # The rest were not pushed back: they are due for the next claim that has room.
     assert Delivery.objects.filter(endpoint=slow, claim_token=None, next_attempt_at__lte=timezone.now()).count() == 2
+
+
+def test_requests_in_flight_to_one_endpoint_stay_within_its_share(alice, settings):
+    import threading
+
+    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    class Counting(Receiver):
+        def _record(self, received):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            answer = super()._record(received)
+            return answer
+
+    server = Counting(default=Answer(200, b"ok", delay=0.1))
+    original = server.server.RequestHandlerClass.send_response
+
+    def send_response(handler, *args, **kwargs):
+        with lock:
+            active[0] -= 1
+        return original(handler, *args, **kwargs)
+
+    server.server.RequestHandlerClass.send_response = send_response
+    try:
+        add_endpoint(alice.account, server.url)
+        for n in range(8):
+            emit(alice.account, object_id=f"p{n}")
+
+        drain_until_idle()
+
+        assert server.count() == 8
+        assert peak[0] <= 2
+    finally:
+        server.stop()
 
 
 def test_a_claim_is_a_lease_that_a_dead_worker_gives_up_when_it_expires(alice, settings):
@@ -473,3 +509,15 @@ def test_the_body_is_compact_json(alice, receiver):
 
     assert json.loads(receiver.requests[0].body)["data"] == {"text": "héllo"}
     assert b", " not in receiver.requests[0].body
+
+
+def test_a_live_worker_keeps_renewing_its_claim_on_a_slow_delivery(alice, receiver, settings):
+    settings.WEBHOOK_CLAIM_LEASE_SECONDS = 0.6
+    receiver.respond(Answer(200, b"ok", delay=1.5))  # far longer than the lease
+    add_endpoint(alice.account, receiver.url)
+    event = emit(alice.account)
+
+    engine.drain()
+
+    assert receiver.count() == 1  # not claimed again (and sent twice) while it was still in flight
+    assert Delivery.objects.get(event=event).status == "delivered"

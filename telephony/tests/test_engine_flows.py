@@ -256,11 +256,12 @@ def test_gather_stops_at_the_stop_key_and_tries_again_after_no_input(alice):
 
 
 def test_a_key_during_the_prompts_interrupts_them(alice):
+    SimulatorRule.objects.create(match="+13105550010", digits="3", digits_after_ms=0)  # presses at once
     call = run(
         alice.account,
-        '<Response><Gather dtmf_length="1"><Say>A very long menu that the caller does not wait for</Say>'
+        '<Response><Gather dtmf_length="1"><Say loop="20">A very long menu that the caller does not wait for</Say>'
         '<Say>And more</Say><DTMF value="3"><Hangup tag="three"/></DTMF></Gather></Response>',
-        digits="3",
+        from_number="+13105550010",
     )
 
     assert call.end_reason == "three"
@@ -481,9 +482,11 @@ def test_dial_without_answer_gives_up_after_its_timeout(alice):
 
 
 def test_dial_rings_every_target_and_the_first_to_answer_wins(alice):
-    SimulatorRule.objects.create(match="+13105550005", answer_after_ms=3000)
+    SimulatorRule.objects.create(match="+13105550005", answer_after_ms=20000)
     SimulatorRule.objects.create(match="+13105550006", answer_after_ms=500, hangup_after_ms=1000)
-    call = run(alice.account, "<Response><Dial><To>+13105550005</To><To>+13105550006</To></Dial></Response>")
+    call = run(
+        alice.account, '<Response><Dial timeout="60000"><To>+13105550005</To><To>+13105550006</To></Dial></Response>'
+    )
 
     slow, fast = legs(call)
     assert fast.status == "completed" and fast.answered_at
@@ -508,7 +511,7 @@ def test_when_the_caller_hangs_up_the_dialed_leg_ends_too(alice):
     call = run(
         alice.account,
         "<Response><Dial><To>+13105550008</To></Dial><Say>never</Say></Response>",
-        hangup_after_ms=200_000,
+        hangup_after_ms=1_000_000,
     )
 
     [b_leg] = legs(call)
@@ -517,12 +520,13 @@ def test_when_the_caller_hangs_up_the_dialed_leg_ends_too(alice):
     assert commands(call) == []  # the Dial never finished
 
 
-def test_a_caller_who_hangs_up_while_it_rings_cancels_the_call(alice):
+def test_a_caller_who_hangs_up_while_it_rings_cancels_the_call(alice, settings):
+    settings.SIMULATED_SWITCH = {**settings.SIMULATED_SWITCH, "speed": 100}
     SimulatorRule.objects.create(match="+13105550009", action="no-answer", answer_after_ms=0)
     number, _ = number_for_app(
         alice.account, '<Response><Dial timeout="600000"><To>+13105550009</To></Dial></Response>', auto_answer=False
     )
-    call = drive(place(number, hangup_after_ms=200_000))
+    call = drive(place(number, hangup_after_ms=100_000))
 
     [b_leg] = legs(call)
     assert call.status == "canceled" and b_leg.status == "canceled"

@@ -185,3 +185,35 @@ def test_proxy_settings_in_the_environment_are_ignored(monkeypatch, receiver):
     result = http.request("POST", receiver.url, content=b"{}")
 
     assert result.status_code == 200
+
+
+def test_a_server_that_trickles_its_answer_cannot_stretch_the_deadline():
+    """Each read is short, but the total deadline still ends the request."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+            try:
+                for _ in range(100):
+                    conn.sendall(b"x")
+                    threading.Event().wait(0.1)
+            except OSError:
+                pass  # the client gave up, as it should
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        result = http.request("POST", f"http://127.0.0.1:{port}/", content=b"{}", timeout=0.8)
+    finally:
+        listener.close()
+
+    assert result.error_kind == "timeout"
+    assert result.duration < 1.3

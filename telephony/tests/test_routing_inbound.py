@@ -156,7 +156,7 @@ def test_a_number_routed_to_an_online_sip_user_rings_the_user(alice):
     user = sip_user(alice.account, online=True)
     number = make_number(alice.account, next_number(), sip_user=user)
 
-    call = drive(place(number, hangup_after_ms=200_000))
+    call = drive(place(number, hangup_after_ms=1_000_000))
 
     [b_leg] = call.children.all()
     assert b_leg.to_number == user.sip_uri and b_leg.sip_user == user
@@ -180,7 +180,7 @@ def test_a_number_routed_to_a_sip_connection_is_sent_to_its_inbound_host(alice):
     connection.save()
     number = make_number(alice.account, next_number(), sip_connection=connection)
 
-    call = drive(place(number, hangup_after_ms=200_000))
+    call = drive(place(number, hangup_after_ms=1_000_000))
 
     [b_leg] = call.children.all()
     assert b_leg.to_number == f"sip:{number.number}@pbx.example.com:5080;transport=tcp"

@@ -171,3 +171,14 @@ def test_a_real_worker_runs_the_call_to_its_end(celery_worker, alice_api, alice)
     assert detail["end_reason"] == "done"
     commands = [e["command"]["name"] for e in detail["timeline"] if e["kind"] == "command"]
     assert commands == ["Say", "Gather", "Say", "Hangup"]  # the prompt ends before the Gather
+
+
+def test_the_app_page_offers_the_apps_own_numbers(alice, client):
+    number, app = number_for_app(alice.account, FLOW)
+    other, _ = number_for_app(alice.account, FLOW)
+    client.force_login(alice.user)
+
+    page = client.get(reverse("app-detail", kwargs={"account": alice.account.slug, "id": app.public_id}))
+    form = page.content.decode().split('data-testid="test-call-form"', 1)[1].split("</form>", 1)[0]
+
+    assert f'<option value="{number.number}">' in form and other.number not in form

@@ -354,3 +354,19 @@ def test_an_event_that_commits_after_a_later_numbered_one_is_still_sent(alice):
     assert held["event"].id < fast.id
     assert first["id"] == str(fast.public_id)
     assert late["id"] == str(held["event"].public_id)
+
+
+def test_a_transaction_wakes_the_stream_once_however_many_events_it_writes(alice, charlie):
+    from django.db import connection, transaction
+
+    from telephony import stream
+
+    with transaction.atomic():
+        for n in range(3):
+            emit(alice.account, "call.ringing", object_id=f"c-{n}")
+        emit(charlie.account, "call.ringing")
+        notices = [
+            callback for _, callback, _ in connection.run_on_commit if isinstance(callback, stream._StreamNotice)
+        ]
+
+    assert sorted(notice.account_id for notice in notices) == sorted([alice.account.pk, charlie.account.pk])

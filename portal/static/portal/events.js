@@ -16,7 +16,6 @@
   var lastEventId = null;
   var historyLoaded = false;
   var attempt = 0;
-  var seen = {};
 
   function setStatus(state, text, badge) {
     pane.setAttribute("data-state", state);
@@ -31,8 +30,8 @@
   }
 
   function show(event) {
-    if (seen[event.id]) return;
-    seen[event.id] = true;
+    // A resume may repeat what the history already showed; only the shown items need checking.
+    if (list.querySelector('[data-event-id="' + event.id + '"]')) return;
     var item = document.createElement("li");
     item.setAttribute("data-event-id", event.id);
     var type = document.createElement("a");
@@ -110,11 +109,16 @@
       headers: {"X-CSRFToken": pane.getAttribute("data-csrf")}
     })
       .then(function (response) {
+        if (response.status === 403) {
+          // A suspended account (or a seat that no longer allows it): retrying will not help.
+          setStatus("stopped", "Unavailable", "badge-revoked");
+          return null;
+        }
         if (!response.ok) throw new Error("token " + response.status);
         return response.json();
       })
       .then(function (body) {
-        return loadHistory(body.token).then(function () { open(body.token); });
+        if (body) return loadHistory(body.token).then(function () { open(body.token); });
       })
       .catch(retry);
   }
