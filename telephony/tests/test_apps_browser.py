@@ -2,71 +2,24 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from django.conf import settings
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from telephony.models import CallControlApp
-from tenants.tests.fixtures import CHROMIUM
+from tenants.tests.browser import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = settings.BASE_DIR / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 INVALID = '<Response>\n  <Answer/>\n  <Pause length="5s"/>\n  <Say>Hello</Say>\n</Response>'
 VALID = '<Response>\n  <Answer/>\n  <Pause length="500"/>\n  <Say>Hello</Say>\n</Response>'
 EDITED = '<Response>\n  <Answer/>\n  <Pause length="500"/>\n  <Say>Welcome to Acme</Say>\n  <Hangup/>\n</Response>'
 
 
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM calls
-    # from a thread with a running loop unless told it is safe; here it is, nothing else runs on that loop.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, live_server, member) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(member.user.email)
-    page.get_by_label("Password").fill(member.password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(rf"/a/{member.account.slug}/$"))
-
-
 def test_alice_writes_a_flow_fixes_the_inline_error_saves_edits_and_compares_versions(
     transactional_db, live_server, alice, page
 ):
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
     page.get_by_test_id("account-nav").get_by_role("link", name="Apps").click()
     page.get_by_test_id("create-app").click()
     page.get_by_label("Name").fill("Main IVR")
@@ -143,7 +96,7 @@ def test_the_call_page_shows_the_timeline_and_expands_a_requests_attempts(transa
         payload={"command": "Answer", "path": "Response/Answer[0]", "success": True, "reason": "Call answered"},
     )  # fmt: skip
 
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
     page.get_by_test_id("account-nav").get_by_role("link", name="Calls").click()
     page.get_by_test_id("call-row").get_by_role("link").first.click()
 

@@ -5,68 +5,20 @@ Screenshots land in var/screenshots/ so a person can look at the pages after a r
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from django.conf import settings
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from telephony.models import PhoneNumber, StockNumber
 from telephony.tests.isolation_numbers import make_phone_number, make_stock
-from tenants.tests.fixtures import CHROMIUM
+from tenants.tests.browser import log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = settings.BASE_DIR / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM calls
-    # from a thread with a running loop unless told it is safe; here it is, nothing else runs on that loop.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, live_server, member) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(member.user.email)
-    page.get_by_label("Password").fill(member.password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(rf"/a/{member.account.slug}/$"))
 
 
 def test_it_searches_by_area_code_and_orders_two_numbers(transactional_db, live_server, alice, page):
     wanted = [make_stock(), make_stock(), make_stock()]
     make_stock(npa="212", state="NY", number="+12125550150", digits="12125550150")
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
 
     page.get_by_test_id("account-nav").get_by_role("link", name="Numbers").click()
     page.get_by_test_id("buy-numbers").click()
@@ -100,7 +52,7 @@ def test_it_searches_by_area_code_and_orders_two_numbers(transactional_db, live_
 
 def test_it_releases_a_number_through_the_confirmation_page(transactional_db, live_server, alice, page):
     number = make_phone_number(alice.account, description="Old line")
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
 
     page.goto(f"{live_server.url}/a/{alice.account.slug}/numbers/")
     page.get_by_role("link", name=number.number).click()

@@ -244,3 +244,23 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message: 
 @pytest.fixture
 def chromium_path():
     return shutil.which("chromium") or CHROMIUM
+
+
+# --- A real browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from tenants.tests.browser import launch_browser
+
+    with launch_browser(CHROMIUM) as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser):
+    from tenants.tests.browser import new_page
+
+    context, page = new_page(browser)
+    yield page
+    context.close()

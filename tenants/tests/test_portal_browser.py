@@ -10,58 +10,13 @@ import re
 import httpx
 import pytest
 from django.conf import settings
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from tenants.models import ApiKey
+from tenants.tests.browser import log_in, screenshot
 from tenants.tests.factories import MembershipFactory
-from tenants.tests.fixtures import CHROMIUM
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = settings.BASE_DIR / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM calls
-    # from a thread with a running loop unless told it is safe; here it is, nothing else runs on that loop.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, live_server, member) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(member.user.email)
-    page.get_by_label("Password").fill(member.password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(rf"/a/{member.account.slug}/$"))
 
 
 def call_api(live_server, secret: str) -> httpx.Response:
@@ -69,7 +24,7 @@ def call_api(live_server, secret: str) -> httpx.Response:
 
 
 def test_it_logs_in_through_the_form_and_lands_on_the_dashboard(transactional_db, live_server, alice, page):
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
     expect(page.get_by_test_id("account-name")).to_have_text("Account A")
     expect(page.get_by_test_id("live-events")).to_be_visible()
     expect(page.get_by_test_id("account-nav").get_by_role("link", name="Dashboard")).to_have_attribute(
@@ -80,7 +35,7 @@ def test_it_logs_in_through_the_form_and_lands_on_the_dashboard(transactional_db
 
 def test_it_switches_to_another_account_through_the_switcher(transactional_db, live_server, alice, page):
     MembershipFactory(user=alice.user, account__name="Second Company", account__slug="second-company", role="admin")
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
 
     switcher = page.get_by_test_id("account-switcher")
     switcher.locator("summary").click()
@@ -92,7 +47,7 @@ def test_it_switches_to_another_account_through_the_switcher(transactional_db, l
 
 
 def test_it_creates_an_api_key_that_works_until_it_is_revoked(transactional_db, live_server, alice, page):
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
     page.get_by_test_id("account-nav").get_by_role("link", name="API keys").click()
     page.get_by_test_id("create-api-key").click()
     page.get_by_label("Name").fill("billing server")
@@ -124,7 +79,7 @@ def test_it_creates_an_api_key_that_works_until_it_is_revoked(transactional_db, 
 
 def test_it_folds_the_account_nav_behind_a_menu_button_on_a_narrow_screen(transactional_db, live_server, alice, page):
     page.set_viewport_size({"width": 390, "height": 800})
-    log_in(page, live_server, alice)
+    log_in(page, live_server.url, alice)
     nav = page.get_by_test_id("account-nav")
     expect(nav).to_be_hidden()
     page.get_by_role("button", name="Menu").click()
