@@ -35,18 +35,19 @@ import itertools
 import json
 import logging
 import math
+import os
 import secrets
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -90,28 +91,73 @@ def group_name(account_id: int) -> str:
 # --- Waking consumers (called by the services, after commit) ---------------------------------------------
 
 
-async def _group_send(account_id: int, message_type: str) -> None:
-    layer = get_channel_layer()
+async def _group_send(account_id: int, message_type: str, layer=None) -> None:
+    layer = layer or get_channel_layer()
     if layer is not None:
         # Bounded: a Redis outage must not hold up the request that committed; the poll fallback delivers.
         message = {"type": message_type, "account": account_id}
         await asyncio.wait_for(layer.group_send(group_name(account_id), message), timeout=2)
 
 
+class _Waker:
+    """Sends wake-ups from one background thread per process, with one event loop that lives as long as it.
+
+    Committing code only drops the account into a set (microseconds); bursts of commits for one account
+    become one wake-up. Building an event loop per commit (async_to_sync) cost milliseconds each. A wake-up
+    lost with a dying process is covered by the consumers' poll, like any other lost wake-up.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[tuple[int, str]] = set()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def wake(self, account_id: int, message_type: str) -> None:
+        with self._lock:
+            self._pending.add((account_id, message_type))
+            # A forked child (Celery prefork) inherits the object but not the thread: start its own.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="event-stream-waker", daemon=True)
+                self._thread.start()
+        self._ready.set()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        layer = get_channel_layer()
+        if layer is not None and not isinstance(layer, InMemoryChannelLayer):
+            # A network layer keeps its connections per event loop; this thread's loop gets an instance of its
+            # own so that nothing else ever touches connections made here. An in-memory layer must stay the
+            # shared one: it is how this process's consumers hear the wake-up.
+            layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            with self._lock:
+                batch, self._pending = self._pending, set()
+            for account_id, message_type in batch:
+                try:
+                    loop.run_until_complete(_group_send(account_id, message_type, layer))
+                except Exception:  # the stream's poll fallback covers a lost wake-up
+                    logger.warning("Could not wake the event stream of account %s", account_id, exc_info=True)
+
+
+_waker = _Waker()
+
+
 def notify_stream(account_id: int, message_type: str = "events.available") -> None:
-    """Tell the account's websocket connections to look for new events. Never raises."""
+    """Tell the account's websocket connections to look for new events. Never raises, never blocks."""
     try:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            # Called from async code (not through sync_to_async): no blocking bridge from here.
-            loop.create_task(_group_send(account_id, message_type))
-        else:
-            async_to_sync(_group_send)(account_id, message_type)
-    except Exception:  # the stream's poll fallback covers a lost wake-up
-        logger.warning("Could not wake the event stream of account %s", account_id, exc_info=True)
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        # Called from async code (not through sync_to_async): schedule it on that loop.
+        loop.create_task(_group_send(account_id, message_type))
+    else:
+        _waker.wake(account_id, message_type)
 
 
 class _StreamNotice:
