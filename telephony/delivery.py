@@ -6,9 +6,11 @@ elsewhere), so a worker killed mid-send lets its deliveries fall due again and t
 another: delivery is at least once, and the webhook-id (the event id) lets receivers drop duplicates.
 
 Per endpoint, at claim time: a disabled endpoint's deliveries fail, an open circuit defers them to the end
-of its cool-down (a half-open circuit lets one probe through), a rate limit defers the excess to the next
-second, and one process never has more than WEBHOOK_ENDPOINT_CONCURRENCY requests in flight to one endpoint,
-so a slow or dead endpoint cannot take the capacity the others need.
+of its cool-down (a half-open circuit lets one probe through), a rate limit spreads the excess over the
+coming seconds, and one process holds at most CLAIM_AHEAD x WEBHOOK_ENDPOINT_CONCURRENCY of an endpoint's
+deliveries, with at most WEBHOOK_ENDPOINT_CONCURRENCY requests in flight; so a slow or dead endpoint
+cannot take the capacity the others need. On PostgreSQL the common case (ordinary endpoints) is claimed,
+and a round of successes recorded, in one statement each; the full rules run in Python under row locks.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -54,8 +56,6 @@ COLLECT_SECONDS = 0.01
 # waits in the process for a free slot (one round of requests, at most 15 s, well inside the claim lease),
 # so claims and records stay large while the number of requests in flight to the endpoint stays bounded.
 CLAIM_AHEAD = 2
-# How far a delivery is pushed back when its endpoint already has all the requests in flight it may have.
-BUSY_DEFER = timedelta(seconds=1)
 SUCCESS_WRITE_INTERVAL = timedelta(seconds=60)
 
 
@@ -613,7 +613,7 @@ def _record_health(endpoint: WebhookEndpoint, successes: int, failures: int, now
 def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
     """Deliver what is due until nothing is, or the time budget is spent. Returns outcome counts.
 
-    A pipeline, not a batch: requests are in flight on the HTTP client's loop while this thread claims and
+    A pipeline, not a batch: requests are in flight on the HTTP client's threads while this thread claims and
     records, so a slow endpoint holds its own requests and nobody else's.
     """
     event_services.clear_kick()
@@ -675,9 +675,12 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
             done, _ = concurrent.futures.wait(list(in_flight), timeout=COLLECT_SECONDS)
         sent = []
         for future in done:
-            delivery, attempted_at = in_flight.pop(future)
+            delivery, submitted_at = in_flight.pop(future)
             busy[delivery.endpoint_id] -= 1
-            sent.append(Sent(delivery, attempted_at, future.result()))
+            result = future.result()
+            # When the request really started (it may have waited for its endpoint's gate).
+            attempted_at = datetime.fromtimestamp(result.started_at, tz=UTC) if result.started_at else submitted_at
+            sent.append(Sent(delivery, attempted_at, result))
         done_since_claim += len(sent)
         totals.update(record(sent))
     if more_work or time.monotonic() - started >= budget:

@@ -66,6 +66,7 @@ class Result:
     error: str = ""
     # "" with a response; else refused (policy), timeout, connect, or protocol.
     error_kind: str = ""
+    started_at: float = 0.0  # wall clock (time.time()) when the request began
 
     @property
     def ok(self) -> bool:
@@ -232,7 +233,7 @@ def request(
     max_body: int = MAX_BODY_READ,
 ) -> Result:
     """One request under the policy, in this thread. Never raises for anything the network or far end does."""
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     _local.deadline = started + timeout
     try:
         check_url_shape(url)  # scheme, credentials and port, again: settings may have changed since saving
@@ -255,10 +256,17 @@ def request(
             duration=time.monotonic() - started,
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
             body=bytes(body[:max_body]),
+            started_at=started_at,
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes a Result the caller records
         kind, message = _describe(exc)
-        return Result(status_code=None, duration=time.monotonic() - started, error=message[:500], error_kind=kind)
+        return Result(
+            status_code=None,
+            duration=time.monotonic() - started,
+            error=message[:500],
+            error_kind=kind,
+            started_at=started_at,
+        )
     finally:
         _local.deadline = None
 

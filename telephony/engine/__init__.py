@@ -1,6 +1,8 @@
 """The call engine: runs call-flow documents on call legs, durably, in Celery tasks on the `calls` queue.
 
-    runner.py     claim a call, apply its due wake-ups, run commands until one waits, save, release; the sweeper
+    runner.py     the `advance` task's loop (claim, step, release, again while there is work), the sweeper, failures
+    claims.py     claims on calls, and the kick that queues a call for a worker
+    step.py       one step under a claim: apply due wake-ups, run commands until one waits, save in one transaction
     commands.py   one handler per call-flow tag
     routing.py    inbound routing: route_inbound(from, to, source) and inbound_call(...)
     limits.py     channel limits per app, SIP connection and account

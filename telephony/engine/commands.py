@@ -2,7 +2,7 @@
 
 A handler's `start(step, node)` returns an outcome; a command that waits is resumed with `resume(step, node,
 wait, signal)` for each signal that arrives while it waits (a timer, keys, the end of a prompt, a B-leg's
-change), which returns an outcome, or None to keep waiting. Outcomes (the runner acts on them, runner.py):
+change), which returns an outcome, or None to keep waiting. Outcomes (the step acts on them, step.py):
 
     Done(success, reason)   the command is over; on failure its <Error> runs (if `run_error`), then the flow
                             continues after it. `fallback`: a failed fetch of the flow, which without an
@@ -14,7 +14,7 @@ change), which returns an outcome, or None to keep waiting. Outcomes (the runner
     Wait(kind, state, ms)   wait for a signal, or for `ms` of call time (a timer signal).
     Hangup(reason, tag)     end the call.
 
-Times in documents are call time (ms); the runner converts them with the switch's time scale.
+Times in documents are call time (ms); the step converts them with the switch's time scale.
 """
 
 from __future__ import annotations
@@ -633,7 +633,7 @@ class Dial(Handler):
 
 
 def wait_state(wait: dict) -> dict:
-    """A wait's own state, without what the runner adds (kind, token, path, started_at)."""
+    """A wait's own state, without what the step adds (kind, token, path, started_at)."""
     return {k: v for k, v in wait.items() if k not in ("kind", "token", "path", "started_at")}
 
 

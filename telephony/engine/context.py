@@ -66,7 +66,7 @@ class Effects:
 
     root_id: int | None = None
     new_legs: list[Call] = field(default_factory=list)
-    # id(leg) -> (leg, fields changed); the runner saves its root itself (a conditional update).
+    # id(leg) -> (leg, fields changed); a step saves its root itself (a conditional update).
     dirty: dict[int, tuple[Call, set[str]]] = field(default_factory=dict)
     events: list[PendingEvent] = field(default_factory=list)
     callbacks: list[PendingCallback] = field(default_factory=list)

@@ -638,6 +638,7 @@ def test_the_sweeper_queues_calls_with_overdue_wakeups_and_calls_whose_worker_di
     Call.objects.filter(pk=stuck.pk).update(engine_claimed_until=past)  # its worker died mid-step
 
     assert runner.sweep() == 2
+    assert runner.sweep() == 0  # queued a moment ago: not again (a backlog must not be buried under duplicates)
     assert drive(stuck).status == "completed"
 
 

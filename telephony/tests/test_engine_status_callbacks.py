@@ -14,9 +14,11 @@ from telephony.tests.engine_support import CustomerServer, drive, next_number, n
 from telephony.tests.isolation_sip import make_number
 from tenants.tests.fixtures import wait_for
 
-pytest.importorskip("telephony.services.callbacks", reason="status callbacks are delivered by services/callbacks.py")
-
 pytestmark = pytest.mark.django_db
+
+
+def needs_delivery() -> None:
+    pytest.importorskip("telephony.services.callbacks", reason="status callbacks are delivered by it")
 
 
 @pytest.fixture
@@ -32,6 +34,7 @@ def by_sequence(hits) -> list[dict]:
 
 @pytest.mark.worker
 def test_app_and_dial_status_callbacks_reach_the_server_with_their_parameters(celery_worker, alice, server):
+    needs_delivery()
     a_url, b_url = server.route("/a", "ok"), server.route("/b", "ok")
     SimulatorRule.objects.create(match="+13105552000", hangup_after_ms=2000)
     number, _ = number_for_app(
@@ -70,10 +73,28 @@ def test_a_numbers_status_callback_gets_the_completed_event_only(alice, server):
 
     call = drive(place(number))
 
-    assert call.status_callback_url == url and call.status_callback_sequence == 1
+    assert call.status_callback_url == url and call.status_callback_sequence == 1  # completed only: one request
+    needs_delivery()
     from telephony.models import Delivery
 
     assert Delivery.objects.filter(account=alice.account).count() == 1
+
+
+def test_an_apps_events_and_a_dial_legs_events_are_counted_per_leg(alice, server):
+    url = server.route("/events", "ok")
+    SimulatorRule.objects.create(match="+13105552001", hangup_after_ms=1000)
+    number, _ = number_for_app(
+        alice.account,
+        f'<Response><Dial><To statusCallback="{url}">+13105552001</To></Dial></Response>',
+        status_callback_url=url,
+        status_callback_events=["initiated", "answered", "completed"],
+    )
+
+    call = drive(place(number))
+
+    b_leg = call.children.get()
+    assert call.status_callback_sequence == 3  # initiated, answered, completed (ringing not asked for)
+    assert b_leg.status_callback_sequence == 1 and b_leg.status_callback_events == ["completed"]  # URL alone
 
 
 def test_a_refused_call_reports_its_final_state(alice, server):
