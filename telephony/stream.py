@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from asgiref.sync import async_to_sync
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -126,20 +127,20 @@ class _Waker:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
-        layer = get_channel_layer()
-        if layer is not None and not isinstance(layer, InMemoryChannelLayer):
-            # A network layer keeps its connections per event loop; this thread's loop gets an instance of its
-            # own so that nothing else ever touches connections made here. An in-memory layer must stay the
-            # shared one: it is how this process's consumers hear the wake-up.
-            layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        source = own = None
         while True:
             self._ready.wait()
             self._ready.clear()
             with self._lock:
                 batch, self._pending = self._pending, set()
+            # A network layer keeps its connections per event loop, so this thread's loop gets an instance of
+            # its own, made again whenever the configured layer changes (settings can change in tests).
+            configured = get_channel_layer()
+            if configured is not source:
+                source, own = configured, channel_layers.make_backend(DEFAULT_CHANNEL_LAYER) if configured else None
             for account_id, message_type in batch:
                 try:
-                    loop.run_until_complete(_group_send(account_id, message_type, layer))
+                    loop.run_until_complete(_group_send(account_id, message_type, own))
                 except Exception:  # the stream's poll fallback covers a lost wake-up
                     logger.warning("Could not wake the event stream of account %s", account_id, exc_info=True)
 
@@ -153,11 +154,18 @@ def notify_stream(account_id: int, message_type: str = "events.available") -> No
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
-    if loop is not None:
-        # Called from async code (not through sync_to_async): schedule it on that loop.
-        loop.create_task(_group_send(account_id, message_type))
-    else:
-        _waker.wake(account_id, message_type)
+    try:
+        if loop is not None:
+            # Called from async code (not through sync_to_async): schedule it on that loop.
+            loop.create_task(_group_send(account_id, message_type))
+        elif isinstance(get_channel_layer(), InMemoryChannelLayer):
+            # In-process layer (the embedded default): it must be woken on the consumers' own loop, which
+            # async_to_sync finds; no network round trip, so the bridge's cost does not matter here.
+            async_to_sync(_group_send)(account_id, message_type)
+        else:
+            _waker.wake(account_id, message_type)
+    except Exception:  # the stream's poll fallback covers a lost wake-up
+        logger.warning("Could not wake the event stream of account %s", account_id, exc_info=True)
 
 
 class _StreamNotice:
