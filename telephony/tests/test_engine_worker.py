@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_step_lets_its_claim_lapse_and_the_step_is_repeated(
     first = start_celery_worker(env=env, beat=True, log_name="engine-worker-3.log")
     try:
         call = place(number)
-        wait_for(lambda: server.to("/slow"), timeout=20, message="the first worker to call the server")
+        wait_for(lambda: server.to("/slow"), timeout=60, message="the first worker to call the server")
     finally:
         kill(first)  # while it waits for the answer, holding the call's claim
 

@@ -165,7 +165,7 @@ def test_a_real_worker_runs_the_call_to_its_end(celery_worker, alice_api, alice)
 
     detail = wait_for(
         lambda: (d := alice_api.get(f"/api/v1/calls/{body['call_id']}").json())["status"] == "completed" and d,
-        timeout=20,
+        timeout=60,
         message="the worker to run the call",
     )
     assert detail["end_reason"] == "done"
