@@ -71,13 +71,20 @@ CLAIM_SQL = (
     f"(SELECT 1 FROM {CallWakeup._meta.db_table} WHERE root_id = %s AND due_at <= %s))"
 )
 EXTEND_SQL = f"UPDATE {_TABLE} SET engine_claimed_until = %s WHERE id = %s AND engine_claimed_until = %s"  # noqa: S608
-CLAIM_TOLERANCE = timedelta(milliseconds=5)
+# Work due this soon counts as due now: a countdown task may fire a hair early, and a step waits that long in
+# place rather than let go and be woken again. The same horizon decides whether to claim, what a step loads
+# and what it waits for in place: were they to differ, a step could claim for a wake-up it then does not apply.
+MIN_HORIZON = timedelta(milliseconds=5)
+
+
+def due_horizon() -> timedelta:
+    return max(MIN_HORIZON, timedelta(milliseconds=settings.ENGINE_INLINE_WAIT_MS))
 
 
 def claim(call_id: int) -> datetime | None:
     """Claim the call if it has work now and no live claim; the lease's end, or None."""
     now = timezone.now()
     until = now + timedelta(seconds=settings.ENGINE_CLAIM_LEASE_SECONDS)
-    due = now + max(CLAIM_TOLERANCE, timedelta(milliseconds=settings.ENGINE_INLINE_WAIT_MS))
+    due = now + due_horizon()
     claimed = claim_update(CLAIM_SQL, [until, call_id, now, FlowState.RUNNING.value, call_id, due])
     return until if claimed == 1 else None

@@ -10,9 +10,9 @@ statement that changes nothing. Under the claim a step:
 3. runs commands from `position` while the flow is running, each raising a call.flow event, until one
    must wait (for the switch, a timer, or nothing more: the call ends). Requests to customers' servers are
    made here, bounded by their timeouts, with the claim extended to cover them;
-4. anything the switch reports, or a timer set, that falls due within ENGINE_INLINE_WAIT_MS is applied in the
-   same step after a short sleep (the simulated switch at speed answers "at once"), so fast flows never
-   leave the worker;
+4. anything the switch reports, or a timer set, that falls due within ENGINE_INLINE_WAIT_MS (5 ms at least) is
+   applied in the same step after a short sleep (the simulated switch at speed answers "at once"), so fast
+   flows never leave the worker;
 5. saves the call's position, variables and wait, the legs it changed, the events, callbacks, new wake-ups
    and request records, deletes the wake-ups it consumed and releases the claim, in one transaction whose
    UPDATE of the A-leg only matches while the claim is still ours (else everything is rolled back: another

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from telephony.callflow import Document, Node
 from telephony.engine import commands
-from telephony.engine.claims import EXTEND_SQL, LostClaim, claim_update
+from telephony.engine.claims import EXTEND_SQL, LostClaim, claim_update, due_horizon
 from telephony.engine.context import Effects, PendingEvent, enter_step, leave_step
 from telephony.engine.variables import builtins, meta, render
 from telephony.models import Call, CallStatus, CallWakeup, SipConnection
@@ -93,7 +93,7 @@ class Step:
         variables.setdefault("engine", {})
         self.root.variables = variables
         self.doc = Document.from_json(self.root.document) if self.root.document else None
-        horizon = timezone.now() + timedelta(milliseconds=settings.ENGINE_INLINE_WAIT_MS)
+        horizon = timezone.now() + due_horizon()
         self.queue: list[CallWakeup] = list(
             CallWakeup.objects.filter(root_id=self.root_id, due_at__lte=horizon).order_by("due_at", "id")
         )
@@ -149,7 +149,7 @@ class Step:
         """The earliest wake-up (saved or just made) due soon enough to wait for in this step, moved to the queue."""
         if self.inline_slept >= MAX_INLINE_WAIT_TOTAL or self._over_budget():
             return None
-        horizon = timezone.now() + timedelta(milliseconds=settings.ENGINE_INLINE_WAIT_MS)
+        horizon = timezone.now() + due_horizon()
         fresh = [w for w in self.effects.wakeups if w.due_at <= horizon and w.kind != CallWakeup.Kind.LIMIT]
         candidates = fresh + [w for w in self.queue if w.due_at <= horizon]
         if not candidates:

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("telephony", "0013_messaging")]
+
+    operations: list = []
