@@ -15,7 +15,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Faker("name")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+    # Hashed when built, so no second save after creation (factory_boy deprecates that).
+    password = factory.django.Password(PASSWORD)
 
 
 class AccountFactory(factory.django.DjangoModelFactory):
