@@ -8,7 +8,7 @@ export DJANGO_SETTINGS_MODULE ?= portal.settings.local
 export PORTAL_HOST := $(or $(HOST),127.0.0.1)
 export PORTAL_PORT := $(or $(PORT),8000)
 
-.PHONY: run test lint bench format setup clean
+.PHONY: run sip test lint bench format setup clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,21 @@ setup: $(VENV)/.base-installed
 run: setup
 	@echo "Starting web (http://$(PORTAL_HOST):$(PORTAL_PORT)), worker and beat. Ctrl-C stops them all."
 	$(VENV)/bin/honcho --no-colour -f docker/Procfile -d . start
+
+# The SIP edge: Kamailio in the foreground in front of `make run` (same database, which must be PostgreSQL:
+# DATABASE_URL=postgres://...). Installs Debian's packages first if they are missing. README "SIP edge".
+SIP_PACKAGES := kamailio kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules sip-tester
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+export SIP_EDGE_PORTAL_URL ?= http://$(PORTAL_HOST):$(PORTAL_PORT)
+
+sip: $(VENV)/.base-installed
+	@missing=$$(for p in $(SIP_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "Installing: $$missing"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py kamailio_config --output var/kamailio/kamailio.cfg
+	@echo "Kamailio on udp/tcp $${SIP_EDGE_LISTEN_HOST:-127.0.0.1}:$${SIP_EDGE_PORT:-5060}, asking $$SIP_EDGE_PORTAL_URL. Ctrl-C stops it."
+	TZ=UTC /usr/sbin/kamailio -DD -E -f var/kamailio/kamailio.cfg -Y var/kamailio
 
 test: $(VENV)/.local-installed
 	DJANGO_SETTINGS_MODULE=portal.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)

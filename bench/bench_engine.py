@@ -59,6 +59,9 @@ DRAIN_SECONDS = 60
 PHASES = set(os.environ.get("BENCH_PHASES", "1a,1b,2,3").split(","))
 SEARCH_RATES = [float(r) for r in os.environ.get("BENCH_SEARCH_RATES", "75,50,35,25,15").split(",") if r]
 SEARCH_SECONDS = float(os.environ.get("BENCH_SEARCH_SECONDS", "10"))
+# A py-spy binary: each phase's worker is profiled into bench/out/bench_engine-<phase>.txt (collapsed stacks).
+PYSPY = os.environ.get("BENCH_PYSPY", "")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 OVERHEAD_FLOW = (
     "<Response><Answer/>" + '<Say>Welcome to the benchmark</Say><Pause length="500"/><Meta name="n" value="{{from}}"/>'
@@ -140,6 +143,7 @@ def run_injector(numbers: list[str], rate: float, seconds: float, start_at: floa
 
     placed: list[tuple[int, float]] = []
     time.sleep(max(0.0, start_at - time.time()))
+    cpu_at_start = time.process_time()
     interval, n = 1.0 / rate, 0
     next_at = time.monotonic()
     deadline = next_at + seconds
@@ -151,10 +155,12 @@ def run_injector(numbers: list[str], rate: float, seconds: float, start_at: floa
         placed.append((result.call.pk, time.time()))
         n += 1
         next_at += interval
-    conn.send(placed)
+    conn.send((placed, time.process_time() - cpu_at_start + backend_cpu_seconds()))
 
 
-def inject(numbers: list[str], rate: float, seconds: float) -> list[tuple[int, float]]:
+def inject(numbers: list[str], rate: float, seconds: float) -> tuple[list[tuple[int, float]], float]:
+    """Place calls from INJECTORS processes; (call id, placed at) for each, and the CPU seconds the injectors and
+    their database connections used."""
     context = multiprocessing.get_context("spawn")
     start_at = time.time() + 3  # the injectors import Django first
     pipes, processes = [], []
@@ -164,10 +170,10 @@ def inject(numbers: list[str], rate: float, seconds: float) -> list[tuple[int, f
         process.start()
         pipes.append(parent)
         processes.append(process)
-    placed = [item for pipe in pipes for item in pipe.recv()]
+    replies = [pipe.recv() for pipe in pipes]
     for process in processes:
         process.join()
-    return placed
+    return [item for placed, _ in replies for item in placed], sum(cpu for _, cpu in replies)
 
 
 # --- Helpers ------------------------------------------------------------------------------------------------
@@ -188,6 +194,94 @@ def summary(values: list[float], unit: str = "ms") -> dict:
         f"p99_{unit}": round(percentile(values, 0.99), 2),
         f"max_{unit}": round(max(values), 2) if values else None,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds of every live process of a process group (the worker, its pool, its beat)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if int(fields[2]) == pgid:
+                total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def backend_cpu_seconds(since: datetime | None = None) -> float:
+    """CPU seconds of PostgreSQL backends: this process's own, or (with `since`) every connection to this database
+    opened since then (the workers'). The server runs on this machine; the other benches' databases are not ours."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if since is None:
+            cursor.execute("SELECT pg_backend_pid()")
+        else:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_start >= %s "
+                "AND pid <> pg_backend_pid()",
+                [since],
+            )
+        return sum(cpu_seconds(pid) for (pid,) in cursor.fetchall())
+
+
+class CpuMeter:
+    """CPU seconds used by the workers (their processes and their database connections) during a phase."""
+
+    def __init__(self, workers: subprocess.Popen):
+        from django.utils import timezone
+
+        self.workers = workers
+        self.since = timezone.now()
+        self.worker_start = group_cpu_seconds(workers.pid)
+
+    def stop(self) -> dict:
+        return {
+            "worker_cpu_s": round(group_cpu_seconds(self.workers.pid) - self.worker_start, 2),
+            "worker_db_cpu_s": round(backend_cpu_seconds(self.since), 2),
+        }
+
+
+def cpu_per_call(meter: dict, injector_cpu: float, calls: int) -> dict:
+    """CPU per call, less sensitive to the machine's load than rates: the workers, their PostgreSQL backends, and
+    the injectors placing calls through the inbound path (with theirs). Redis and the customer server not counted."""
+    per_call = lambda seconds: round(seconds * 1000 / calls, 2) if calls else None  # noqa: E731
+    return {
+        **meter,
+        "injector_cpu_s": round(injector_cpu, 2),
+        "worker_cpu_ms_per_call": per_call(meter["worker_cpu_s"]),
+        "worker_db_cpu_ms_per_call": per_call(meter["worker_db_cpu_s"]),
+        "injector_cpu_ms_per_call": per_call(injector_cpu),
+        "total_cpu_ms_per_call": per_call(meter["worker_cpu_s"] + meter["worker_db_cpu_s"] + injector_cpu),
+    }
+
+
+def profile(workers: subprocess.Popen, name: str) -> subprocess.Popen | None:
+    if not PYSPY:
+        return None
+    return subprocess.Popen(
+        [PYSPY, "record", "--subprocesses", "--nonblocking", "--rate", "200", "--format", "raw", "-p",
+         str(workers.pid), "-o", str(OUT.parent / f"bench_engine-{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def stop_profile(profiler: subprocess.Popen | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            profiler.wait(timeout=30)
 
 
 def start_workers(env: dict[str, str], log_name: str) -> subprocess.Popen:
@@ -334,13 +428,17 @@ def overhead(numbers: list[str], inline: bool) -> dict:
         # Via the broker every command is a task of its own (15 per call): a lower rate keeps the workers from
         # queueing, so what is measured is the hop, not a backlog.
         calls, rate = (OVERHEAD_CALLS, OVERHEAD_RATE) if inline else (OVERHEAD_CALLS // 4, OVERHEAD_RATE / 5)
-        placed = inject(numbers, rate, calls / rate)
+        meter = CpuMeter(workers)
+        profiler = profile(workers, "overhead-inline" if inline else "overhead-broker")
+        placed, injector_cpu = inject(numbers, rate, calls / rate)
         ids = [pk for pk, _ in placed]
         ended, running = wait_final(ids, DRAIN_SECONDS)
+        cpu = cpu_per_call(meter.stop(), injector_cpu, len(ids))
+        stop_profile(profiler)
     finally:
         stop_workers(workers)
     gaps, commands = command_gaps(ids)
-    return {"calls": len(ids), "ended": ended, "stuck": running, "commands": commands, **summary(gaps)}
+    return {"calls": len(ids), "ended": ended, "stuck": running, "commands": commands, **summary(gaps), "cpu": cpu}
 
 
 def dial_round_trip(numbers: list[str]) -> dict:
@@ -398,9 +496,13 @@ def sustained(numbers: list[str], rate: float, seconds: float) -> dict:
 
     workers = start_workers({"SIMULATED_SWITCH_SPEED": "1000000"}, f"bench-engine-sustain-{rate:g}.log")
     try:
-        placed = inject(numbers, rate, seconds)
+        meter = CpuMeter(workers)
+        profiler = profile(workers, f"sustain-{rate:g}")
+        placed, injector_cpu = inject(numbers, rate, seconds)
         ids = [pk for pk, _ in placed]
         ended, running = wait_final(ids, DRAIN_SECONDS)
+        cpu = cpu_per_call(meter.stop(), injector_cpu, len(ids))
+        stop_profile(profiler)
     finally:
         stop_workers(workers)
     calls = Call.objects.filter(pk__in=ids, parent__isnull=True)
@@ -420,6 +522,8 @@ def sustained(numbers: list[str], rate: float, seconds: float) -> dict:
         "stuck": running,
         "completed_rate_per_s": round(completed / wall, 1) if wall else None,
         "call_time": summary(durations),
+        "load_average": os.getloadavg(),
+        "cpu": cpu,
     }
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
 
 # Modules autodiscovery does not find (it only looks for <app>/tasks.py).
-app = Celery("portal", include=["telephony.webhook_tasks", "telephony.call_tasks"])
+app = Celery(
+    "portal",
+    include=["telephony.webhook_tasks", "telephony.call_tasks", "telephony.messaging_tasks", "telephony.bulk_tasks"],
+)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_serializer="json",
@@ -54,6 +57,18 @@ app.conf.update(
             "schedule": 1.0,
             "options": {"expires": 10},
         },
+        # Bulk calls: record finished calls' outcomes and place the next due destinations of every live campaign.
+        "dispatch-bulk-calls": {
+            "task": "telephony.bulk_tasks.tick",
+            "schedule": 1.0,
+            "options": {"expires": 10},
+        },
+        # Messages: the database is the queue; this sends queued messages whose slot came and no kick announced.
+        "sweep-messages": {
+            "task": "telephony.messaging_tasks.sweep_messages",
+            "schedule": 1.0,
+            "options": {"expires": 10},
+        },
         "purge-expired-events": {"task": "telephony.webhook_tasks.purge_expired_events", "schedule": 86400.0},
         "purge-expired-idempotency-keys": {
             "task": "tenants.tasks.purge_expired_idempotency_keys",
@@ -71,3 +86,13 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """What Django does around each request: drop connections that broke or outlived CONN_MAX_AGE. Celery no
+    longer closes them after every task (CELERY_DB_REUSE_MAX in the settings), so a worker does it here."""
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -12,6 +12,8 @@ from tenants.views import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Kamailio's endpoints (shared secret, no session): telephony/edge/views.py.
+    path("internal/sip/", include("telephony.edge.urls")),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("telephony.api.urls")),
     path("api/v1/", include(router.urls)),

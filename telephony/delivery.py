@@ -91,6 +91,8 @@ def signers(endpoint: WebhookEndpoint, now: datetime) -> list[Webhook]:
 def envelope(delivery: Delivery) -> dict:
     if delivery.kind == Delivery.Kind.TEST:
         return delivery.test_payload
+    if delivery.kind != Delivery.Kind.EVENT:
+        return dict(delivery.params or {})  # a callback sends its own fields, no envelope
     event = delivery.event
     return {
         "id": str(event.public_id),
@@ -140,9 +142,61 @@ class OutgoingRequest:
     url: str
     headers: dict[str, str]
     body: str
+    method: str = "POST"
+
+
+def callback_url(delivery: Delivery) -> str:
+    """Where a callback's next attempt goes: its URL, or after a failure its fallback URL, turn about.
+
+    `retry_index` counts the failures since the last fresh start (a replay or recover starts again at the URL).
+    """
+    if delivery.fallback_url and delivery.retry_index % 2 == 1:
+        return delivery.fallback_url
+    return delivery.url or delivery.endpoint.url
+
+
+def _callback_request(delivery: Delivery, now: datetime) -> OutgoingRequest:
+    """A callback: its params as a form body, a query string (GET), or a JSON body; signed like an event.
+
+    The signed content is what carries the params: the body, or for a form GET the whole query string as sent
+    (a receiver verifies `request.META["QUERY_STRING"]` in place of the body).
+    """
+    url = callback_url(delivery)
+    method = delivery.method or "POST"
+    params = delivery.params or {}
+    headers: dict[str, str] = {}
+    if delivery.payload_format == "json":
+        body = json.dumps(params, separators=(",", ":"), cls=DjangoJSONEncoder)
+        signed = body
+        headers["content-type"] = "application/json"
+    else:
+        fields: list[tuple[str, str]] = []
+        _flatten(params, "", fields)
+        encoded = urlencode(fields)
+        if method == "GET":
+            path, _, existing = url.split("#", 1)[0].partition("?")
+            signed = f"{existing}&{encoded}" if existing else encoded
+            url = f"{path}?{signed}"
+            body = ""
+        else:
+            body = signed = encoded
+            headers["content-type"] = "application/x-www-form-urlencoded"
+    message_id = str(delivery.public_id)
+    headers.update(
+        {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": " ".join(
+                signer.sign(message_id, now, signed) for signer in signers(delivery.endpoint, now)
+            ),
+        }
+    )
+    return OutgoingRequest(url, headers, body, method)
 
 
 def build_request(delivery: Delivery, now: datetime, bodies: dict | None = None) -> OutgoingRequest:
+    if delivery.kind not in (Delivery.Kind.EVENT, Delivery.Kind.TEST):
+        return _callback_request(delivery, now)
     endpoint = delivery.endpoint
     form = endpoint.payload_format == WebhookEndpoint.PayloadFormat.FORM
     cache_key = (delivery.event_id or f"test-{delivery.pk}", form)
@@ -404,11 +458,12 @@ def _claim(*, limit: int, busy: Counter, now: datetime) -> list[Delivery]:
 
 # What sending and recording need; the rest of the rows (and their parsing) is left in the database.
 CLAIMED_FIELDS = (
-    "id", "public_id", "kind", "test_payload", "attempt_count", "retry_index", "trigger", "claim_token",
+    "id", "public_id", "kind", "test_payload", "params", "url", "method", "payload_format", "fallback_url",
+    "attempt_count", "retry_index", "trigger", "claim_token",
     "account_id", "endpoint_id", "event_id", "account__public_id", "account__name",
     "event__public_id", "event__type", "event__occurred_at", "event__object_type", "event__object_id",
     "event__sequence", "event__payload", "endpoint__public_id", "endpoint__account_id", "endpoint__url",
-    "endpoint__enabled", "endpoint__payload_format", "endpoint__secret_encrypted",
+    "endpoint__enabled", "endpoint__purpose", "endpoint__payload_format", "endpoint__secret_encrypted",
     "endpoint__previous_secret_encrypted", "endpoint__previous_secret_expires_at", "endpoint__consecutive_failures",
     "endpoint__failing_since", "endpoint__circuit_open_until", "endpoint__last_success_at",
 )  # fmt: skip
@@ -422,6 +477,35 @@ class Sent:
     delivery: Delivery
     attempted_at: datetime
     result: http.Result
+    request: OutgoingRequest | None = None  # as sent: its headers (and an unusual URL or method) are recorded
+
+
+RESPONSE_HEADERS_KEPT = 50
+RESPONSE_HEADER_CHARS = 500
+
+
+def _request_details(request: OutgoingRequest | None, delivery: Delivery) -> dict:
+    """The attempt's request headers; its URL and method only when they are not the endpoint's URL and POST
+    (a callback's fallback URL, or a GET with its query string), so ordinary attempts store two empty strings."""
+    if request is None:
+        return {}
+    return {
+        "request_headers": request.headers,
+        "request_url": request.url[:4000] if request.url != delivery.endpoint.url else "",
+        "request_method": request.method if request.method != "POST" else "",
+    }
+
+
+def _response_headers(result: http.Result) -> dict[str, str]:
+    headers = result.headers
+    if not headers:
+        return {}
+    kept = {}
+    for name, value in headers.items():
+        if len(kept) >= RESPONSE_HEADERS_KEPT:
+            break
+        kept[_clean_text(str(name), 100)] = _clean_text(str(value), RESPONSE_HEADER_CHARS)
+    return kept
 
 
 def record(sent: list[Sent], *, now: datetime | None = None) -> Counter:
@@ -445,6 +529,8 @@ def record(sent: list[Sent], *, now: datetime | None = None) -> Counter:
                 status_code=result.status_code,
                 response_excerpt=_clean_text(result.body[:EXCERPT_BYTES].decode("utf-8", "replace"), EXCERPT_BYTES),
                 error=_clean_text(result.error, 500),
+                response_headers=_response_headers(result),
+                **_request_details(item.request, delivery),
             )
         )
         outcome = classify(result)
@@ -472,7 +558,8 @@ def record(sent: list[Sent], *, now: datetime | None = None) -> Counter:
         else:
             fields.update(next_attempt_at=now + timedelta(seconds=delay), retry_index=delivery.retry_index + 1)
         changes.append((delivery.pk, delivery.claim_token, fields))
-        if outcome == GONE:
+        if outcome == GONE and delivery.endpoint.purpose == WebhookEndpoint.Purpose.WEBHOOK:
+            # A callback URL's hidden endpoint is never disabled: this callback fails, the next one tries.
             gone[delivery.endpoint_id] = delivery
     tokens = {item.delivery.claim_token for item in sent}
     health = [state for state in per_endpoint.values() if _health_changes(*state, now)]
@@ -539,6 +626,10 @@ def _record_postgresql(
                 "a_status": [a.status_code for a in attempts],
                 "a_excerpt": [a.response_excerpt for a in attempts],
                 "a_error": [a.error for a in attempts],
+                "a_request_headers": [json.dumps(a.request_headers) for a in attempts],
+                "a_response_headers": [json.dumps(a.response_headers) for a in attempts],
+                "a_request_url": [a.request_url for a in attempts],
+                "a_request_method": [a.request_method for a in attempts],
                 "d_id": ids,
                 "d_status": codes,
                 "d_token": claim_tokens,
@@ -550,10 +641,12 @@ def _record_postgresql(
 _RECORD_SQL = f"""
 WITH attempt AS (
     INSERT INTO {DeliveryAttempt._meta.db_table}
-        (delivery_id, number, trigger, attempted_at, duration_ms, status_code, response_excerpt, error)
+        (delivery_id, number, trigger, attempted_at, duration_ms, status_code, response_excerpt, error,
+         request_headers, response_headers, request_url, request_method)
     SELECT * FROM unnest(%(a_delivery)s::bigint[], %(a_number)s::integer[], %(a_trigger)s::varchar[],
         %(a_at)s::timestamptz[], %(a_duration)s::integer[], %(a_status)s::smallint[], %(a_excerpt)s::text[],
-        %(a_error)s::varchar[])
+        %(a_error)s::varchar[], %(a_request_headers)s::text[]::jsonb[], %(a_response_headers)s::text[]::jsonb[],
+        %(a_request_url)s::varchar[], %(a_request_method)s::varchar[])
 )
 UPDATE {Delivery._meta.db_table} AS delivery
 SET status = 'delivered', delivered_at = %(now)s, next_attempt_at = NULL, claimed_until = NULL,
@@ -620,7 +713,7 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
     started = time.monotonic()
     capacity = settings.WEBHOOK_CONCURRENCY
     batch = settings.WEBHOOK_BATCH_SIZE
-    in_flight: dict[concurrent.futures.Future, tuple[Delivery, datetime]] = {}
+    in_flight: dict[concurrent.futures.Future, tuple[Delivery, datetime, OutgoingRequest]] = {}
     busy: Counter = Counter()
     gates: dict[int, threading.BoundedSemaphore] = {}
     totals: Counter = Counter()
@@ -632,7 +725,7 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
     while True:
         if in_flight and time.monotonic() - last_renewal > settings.WEBHOOK_CLAIM_LEASE_SECONDS / 3:
             # Deliveries still queued or in flight here keep their claim; only a dead process lets it lapse.
-            _renew_leases([delivery for delivery, _ in in_flight.values()])
+            _renew_leases([entry[0] for entry in in_flight.values()])
             last_renewal = time.monotonic()
         room = capacity - len(in_flight)
         within_budget = time.monotonic() - started < budget
@@ -656,8 +749,10 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
                     gate = gates[delivery.endpoint_id] = threading.BoundedSemaphore(
                         settings.WEBHOOK_ENDPOINT_CONCURRENCY
                     )
-                future = http.submit("POST", outgoing.url, headers=outgoing.headers, content=outgoing.body, gate=gate)
-                in_flight[future] = (delivery, now)
+                future = http.submit(
+                    outgoing.method, outgoing.url, headers=outgoing.headers, content=outgoing.body, gate=gate
+                )
+                in_flight[future] = (delivery, now, outgoing)
                 busy[delivery.endpoint_id] += 1
             if len(bodies) > 4 * batch:
                 bodies.clear()
@@ -675,12 +770,12 @@ def drain(*, budget: float = DRAIN_BUDGET_SECONDS) -> Counter:
             done, _ = concurrent.futures.wait(list(in_flight), timeout=COLLECT_SECONDS)
         sent = []
         for future in done:
-            delivery, submitted_at = in_flight.pop(future)
+            delivery, submitted_at, outgoing = in_flight.pop(future)
             busy[delivery.endpoint_id] -= 1
             result = future.result()
             # When the request really started (it may have waited for its endpoint's gate).
             attempted_at = datetime.fromtimestamp(result.started_at, tz=UTC) if result.started_at else submitted_at
-            sent.append(Sent(delivery, attempted_at, result))
+            sent.append(Sent(delivery, attempted_at, result, outgoing))
         done_since_claim += len(sent)
         totals.update(record(sent))
     if more_work or time.monotonic() - started >= budget:
@@ -711,7 +806,8 @@ def endpoints_disable_failing(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
     disabled = 0
-    for endpoint in WebhookEndpoint.objects.filter(enabled=True, failing_since__lte=cutoff).select_related("account"):
+    failing = WebhookEndpoint.objects.webhooks().filter(enabled=True, failing_since__lte=cutoff)
+    for endpoint in failing.select_related("account"):
         if webhook_services.webhook_endpoint_disable(
             account=endpoint.account, actor=None, endpoint=endpoint, reason="failing"
         ):

@@ -83,6 +83,25 @@ CALL_EXAMPLE = {
 CALL_BRIDGED = _object(
     {**CALL["properties"], "bridged_call_id": UUID}, ["call_id", "bridged_call_id"], "Two legs joined together."
 )
+CALL_QUEUED = _object(
+    {**CALL["properties"], "dispatch_at": {"type": "string", "format": "date-time"}},
+    ["call_id", "dispatch_at"],
+    "An outbound call, queued for dispatch at the account's pace.",
+)
+CALL_CONTROL = _object(
+    {
+        "call_id": UUID,
+        "action": {"type": "string", "enum": ["hangup", "redirect", "play", "send_digits", "bridge"]},
+        "actor": {"type": "string", "description": "Who asked: the API key or the user."},
+        "flow": {"type": "string", "enum": ["xml", "url"], "description": "redirect: what replaces the flow."},
+        "url": {"type": "string", "description": "redirect to a URL, or play: the audio file."},
+        "loop": {"type": "integer"},
+        "digits": {"type": "string"},
+        "bridged_call_id": UUID,
+    },
+    ["call_id", "action"],
+    "A control action asked of a live call.",
+)
 CALL_FLOW = _object(
     {
         "call_id": UUID,
@@ -106,11 +125,19 @@ MESSAGE = _object(
         "from": E164,
         "to": E164,
         "text": {"type": "string"},
-        "state": {"type": "string", "enum": ["created", "sending", "sent", "delivered", "failed", "received"]},
+        "state": {
+            "type": "string",
+            "enum": ["queued", "sending", "sent", "delivered", "failed", "undelivered", "received"],
+        },
+        "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
         "segments": {"type": "integer"},
+        "thread_id": {**UUID, "description": "The conversation: the same for both directions between two numbers."},
         "messaging_profile_id": {**UUID, "nullable": True},
         "error_code": {"type": "string", "nullable": True},
         "error_text": {"type": "string", "nullable": True},
+        "created_at": TIME,
+        "sent_at": NULLABLE_TIME,
+        "finished_at": NULLABLE_TIME,
     },
     ["message_id", "direction", "from", "to", "state"],
     "An SMS as it stands when the event is raised.",
@@ -122,7 +149,9 @@ MESSAGE_EXAMPLE = {
     "to": "+12015550199",
     "text": "Your code is 1234",
     "state": "sent",
+    "encoding": "GSM-7",
     "segments": 1,
+    "thread_id": "9d5c3a1e-7b2f-5e4d-8c6a-1f0e2d3c4b5a",
 }
 
 # --- Recordings ------------------------------------------------------------------------------------
@@ -142,6 +171,44 @@ TRANSCRIPT = _object(
     {"recording_id": UUID, "call_id": UUID, "text": {"type": "string"}, "language": {"type": "string"}},
     ["recording_id", "text"],
 )
+
+# --- Bulk calls ------------------------------------------------------------------------------------
+
+BULK_CALL = _object(
+    {
+        "bulk_call_id": UUID,
+        "status": {"type": "string", "enum": ["running", "paused", "completed", "canceled"]},
+        "from": E164,
+        "total": {"type": "integer", "description": "Destinations accepted (do-not-call ones included)."},
+        "invalid": {"type": "integer", "description": "Destinations refused when the bulk call was accepted."},
+        "counts": _object(
+            {
+                "pending": {"type": "integer", "description": "Not called yet, or waiting for a retry."},
+                "calling": {"type": "integer"},
+                "completed": {"type": "integer"},
+                "busy": {"type": "integer"},
+                "no-answer": {"type": "integer"},
+                "failed": {"type": "integer"},
+                "canceled": {"type": "integer"},
+                "do-not-call": {"type": "integer"},
+            },
+            description="Destinations by where they stand: final outcomes, in flight, still to call.",
+        ),
+        "done": {"type": "integer", "description": "Destinations with a final outcome."},
+    },
+    ["bulk_call_id", "status", "counts"],
+    "A bulk call (campaign) and its progress.",
+)
+BULK_CALL_EXAMPLE = {
+    "bulk_call_id": "5a0c9e1d-3b7f-4c2a-9e8d-1f2a3b4c5d6e",
+    "status": "running",
+    "from": "+12015550123",
+    "total": 3,
+    "invalid": 1,
+    "counts": {"pending": 1, "calling": 1, "completed": 1, "busy": 0, "no-answer": 0, "failed": 0, "canceled": 0,
+               "do-not-call": 0},
+    "done": 1,
+}  # fmt: skip
 
 # --- Provisioning (every audited configuration change) --------------------------------------------
 
@@ -203,12 +270,26 @@ CATALOGUE: tuple[EventType, ...] = (
     EventType("call.flow", "One call-flow XML command ran, successfully or not.", CALL_FLOW, {
         "call_id": CALL_EXAMPLE["call_id"], "command": "Answer", "path": "Response/Answer[0]", "success": True,
         "reason": "Call answered"}),
+    EventType("call.queued", "An outbound call was accepted and waits for its dispatch slot (`dispatch_at`).",
+              CALL_QUEUED, {**CALL_EXAMPLE, "direction": "outbound-api", "state": "queued",
+                            "dispatch_at": "2025-01-01T12:00:01Z"}),
+    EventType("call.control", "A live call was acted on through the API: hangup, redirect, play, send_digits or "
+              "bridge (the engine applies it next).", CALL_CONTROL, {
+        "call_id": CALL_EXAMPLE["call_id"], "action": "hangup", "actor": "API key ci (pk_live_…)"}),
     # Messages.
+    EventType("message.queued", "An outbound message was accepted and waits for its sender's throughput slot.",
+              MESSAGE, {**MESSAGE_EXAMPLE, "state": "queued"}),
+    EventType("message.sending", "An outbound message is being handed to the carrier.", MESSAGE,
+              {**MESSAGE_EXAMPLE, "state": "sending"}),
     EventType("message.sent", "An outbound message was handed to the carrier.", MESSAGE, MESSAGE_EXAMPLE),
     EventType("message.delivered", "The carrier confirmed delivery to the handset.", MESSAGE,
               {**MESSAGE_EXAMPLE, "state": "delivered"}),
-    EventType("message.failed", "An outbound message could not be sent or delivered.", MESSAGE,
-              {**MESSAGE_EXAMPLE, "state": "failed", "error_code": "30003", "error_text": "Unreachable handset"}),
+    EventType("message.failed", "An outbound message could not be sent (refused by the carrier, or failed there).",
+              MESSAGE, {**MESSAGE_EXAMPLE, "state": "failed", "error_code": "30006",
+                        "error_text": "Landline or unreachable carrier"}),
+    EventType("message.undelivered", "The carrier accepted the message but could not deliver it to the handset.",
+              MESSAGE, {**MESSAGE_EXAMPLE, "state": "undelivered", "error_code": "30003",
+                        "error_text": "Unreachable destination handset"}),
     EventType("message.received", "An inbound message arrived on one of the account's numbers.", MESSAGE,
               {**MESSAGE_EXAMPLE, "direction": "inbound", "state": "received"}),
     # Recordings.
@@ -225,9 +306,17 @@ CATALOGUE: tuple[EventType, ...] = (
                   "+12015550123"),
     _provisioning("number.renewed", "A number's lease was renewed for another period.", "+12015550123"),
     _provisioning("number.*", "Any other change to a number."),
+    _provisioning("outbound_policy.updated", "Staff changed the account's outbound calling policy (pace, "
+                  "concurrent calls, queue wait, allowed countries, premium rate).", "Outbound policy of Acme",
+                  {"calls_per_second": 5.0, "allowed_countries": ["US", "CA"]}),
     _provisioning("number_order.created", "An order for numbers was placed; `after.items` has each outcome."),
     _provisioning("number_order.*", "Any other change to a number order."),
     # The other provisioning resources: families, one generic schema each.
+    _provisioning("messaging_profile.*", "A messaging profile was created, changed or deleted.", "Notifications"),
+    _provisioning("brand.*", "A 10DLC brand was submitted, approved (brand.approved) or rejected (brand.rejected).",
+                  "Acme"),
+    _provisioning("campaign.*", "A 10DLC campaign was submitted, changed, approved (campaign.approved) or rejected "
+                  "(campaign.rejected).", "Order updates"),
     _provisioning("tn_profile.*", "A TN profile was created, changed (including its caller lists) or deleted."),
     _provisioning("sip_connection.*", "A SIP connection (trunk) was created, changed, had its numbers or password "
                   "changed, or was deleted."),
@@ -238,6 +327,21 @@ CATALOGUE: tuple[EventType, ...] = (
     _provisioning("member.*", "A person was added to the account, had their role changed, or was removed."),
     _provisioning("api_key.*", "An API key was created or revoked."),
     _provisioning("account.*", "The account was created, suspended, reactivated or changed."),
+    # Bulk calls.
+    EventType("bulk_call.created", "A bulk call was accepted and starts calling in its window.", BULK_CALL,
+              BULK_CALL_EXAMPLE),
+    EventType("bulk_call.progress", "A bulk call's counts changed (at most about once a second).", BULK_CALL,
+              BULK_CALL_EXAMPLE),
+    EventType("bulk_call.paused", "A bulk call was paused: calls in flight finish, no new ones start.", BULK_CALL,
+              {**BULK_CALL_EXAMPLE, "status": "paused"}),
+    EventType("bulk_call.resumed", "A paused bulk call was resumed.", BULK_CALL, BULK_CALL_EXAMPLE),
+    EventType("bulk_call.canceled", "A bulk call was canceled: destinations not called yet never will be.",
+              BULK_CALL, {**BULK_CALL_EXAMPLE, "status": "canceled"}),
+    EventType("bulk_call.completed", "Every destination of a bulk call has a final outcome.", BULK_CALL,
+              {**BULK_CALL_EXAMPLE, "status": "completed"}),
+    _provisioning("extension_hook.*", "A SIP user's event hook (VoipNow CallAPI Events) was added, edited or "
+                  "removed.", "dial-in → POST https://example.com/hook"),
+    _provisioning("web_callback_settings.*", "The account's web callback settings changed."),
     # Webhooks themselves.
     _provisioning("endpoint.disabled", "A webhook endpoint was disabled: it answered 410 Gone, or failed every "
                   "attempt for days. Owners are emailed too.", "https://example.com/hooks",
@@ -245,6 +349,8 @@ CATALOGUE: tuple[EventType, ...] = (
     _provisioning("endpoint.*", "A webhook endpoint was created, changed, had its secret rotated, or was deleted.",
                   "https://example.com/hooks"),
     _provisioning("delivery.*", "A person re-sent a delivery (POST /api/v1/deliveries/{id}/replay)."),
+    _provisioning("callback_secret.*", "The account's callback signing secret was rotated (POST "
+                  "/api/v1/callback-signing-secret/rotate).", "callback signing secret"),
     _provisioning("event_subscription.*", "A websocket event subscription was created, changed or deleted."),
     EventType("webhook.test", "A sample sent by POST /api/v1/webhooks/{id}/test; never raised by a real change.",
               _object({"message": {"type": "string"}}), {"message": "This is a test event."}),

@@ -6,11 +6,14 @@ Only the causes the platform reports are named here; any other code is shown as 
 from __future__ import annotations
 
 CAUSES: dict[int, str] = {
+    1: "UNALLOCATED_NUMBER",
     16: "NORMAL_CLEARING",
     17: "USER_BUSY",
     18: "NO_USER_RESPONSE",
     19: "NO_ANSWER",
     21: "CALL_REJECTED",
+    26: "NON_SELECTED_USER_CLEARING",  # another device answered a call that rang several (a parallel Dial)
+    28: "INVALID_NUMBER_FORMAT",
     31: "NORMAL_UNSPECIFIED",
     34: "NO_CIRCUIT",
     38: "NETWORK_OUT_OF_ORDER",

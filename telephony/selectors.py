@@ -219,9 +219,10 @@ def call_timeline(call: Call, legs: list[Call] | None = None) -> dict[str, Any]:
     """Everything that happened on a call and its legs, in one list ordered by time.
 
     Merges (a) the events of the call and its legs (`call.flow` events are shown as the commands the flow
-    ran), (b) every HTTP request made to the customer's servers for them, with each attempt, and (c) the
-    webhook deliveries of those events, with each attempt. Four queries whatever the call's size (five
-    without `legs`). Answers {"entries": [...], "truncated": bool}.
+    ran), (b) every HTTP request made to the customer's servers for them, with each attempt, (c) the
+    webhook deliveries of those events and (d) the legs' callbacks (status callbacks, extension hooks), with
+    each attempt. Five queries whatever the call's size (six without `legs`).
+    Answers {"entries": [...], "truncated": bool}.
     """
     legs = list(call.children.order_by("created_at", "id")) if legs is None else legs
     calls = [call, *legs]
@@ -254,10 +255,17 @@ def call_timeline(call: Call, legs: list[Call] | None = None) -> dict[str, Any]:
             .select_related("endpoint", "event")
             .order_by("created_at", "id")[:TIMELINE_LIMIT]
         )
-        for attempt in DeliveryAttempt.objects.filter(delivery_id__in=[d.pk for d in deliveries]).order_by(
-            "delivery_id", "number", "id"
-        ):
-            attempts.setdefault(attempt.delivery_id, []).append(attempt)
+    callbacks = list(
+        Delivery.objects.filter(account_id=call.account_id, call_id__in=by_pk)
+        .select_related("endpoint")
+        .order_by("created_at", "id")[: TIMELINE_LIMIT + 1]
+    )
+    truncated = truncated or len(callbacks) > TIMELINE_LIMIT
+    callbacks = callbacks[:TIMELINE_LIMIT]
+    for attempt in DeliveryAttempt.objects.filter(delivery_id__in=[d.pk for d in (*deliveries, *callbacks)]).order_by(
+        "delivery_id", "number", "id"
+    ):
+        attempts.setdefault(attempt.delivery_id, []).append(attempt)
 
     entries: list[tuple[tuple, dict[str, Any]]] = []
     for event in events:
@@ -321,5 +329,42 @@ def call_timeline(call: Call, legs: list[Call] | None = None) -> dict[str, Any]:
             },
         }
         entries.append(((delivery.created_at, 2, delivery.pk), entry))
+    for delivery in callbacks:
+        entry = {
+            "at": delivery.created_at,
+            "call_id": by_pk[delivery.call_id],
+            "kind": "callback",
+            "callback": _callback_entry(delivery, attempts.get(delivery.pk, [])),
+        }
+        entries.append(((delivery.created_at, 3, delivery.pk), entry))
     entries.sort(key=lambda item: item[0])
     return {"entries": [entry for _, entry in entries], "truncated": truncated}
+
+
+def _callback_entry(delivery: Delivery, attempts: list[DeliveryAttempt]) -> dict[str, Any]:
+    """A callback delivery with its attempts, each with the URL it went to (a fallback, a GET's query string)."""
+    rows = [
+        {
+            "number": attempt.number,
+            "trigger": attempt.trigger,
+            "at": attempt.attempted_at,
+            "url": attempt.request_url or delivery.target_url,
+            "duration_ms": attempt.duration_ms,
+            "status_code": attempt.status_code,
+            "error": attempt.error,
+            "response_excerpt": attempt.response_excerpt,
+        }
+        for attempt in attempts
+    ]
+    return {
+        "id": str(delivery.public_id),
+        "kind": delivery.kind,
+        "kind_label": delivery.get_kind_display(),
+        "method": delivery.method,
+        "url": delivery.target_url,
+        "fallback_url": delivery.fallback_url,
+        "params": delivery.params or {},
+        "status": delivery.status,
+        "attempt_count": delivery.attempt_count,
+        "attempts": rows,
+    }

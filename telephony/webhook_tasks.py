@@ -31,4 +31,7 @@ def disable_failing_endpoints() -> int:
 
 @shared_task(name="telephony.webhook_tasks.purge_expired_events", ignore_result=True)
 def purge_expired_events() -> int:
+    from telephony.services.callbacks import callbacks_purge_expired
+
+    callbacks_purge_expired()
     return event_services.events_purge_expired()

@@ -227,6 +227,11 @@ SPECTACULAR_SETTINGS = {
         "DeliveryKindEnum": "telephony.models.events.Delivery.Kind",
         "CallerListEntryKindEnum": "telephony.models.profiles.CallerListEntry.Kind",
         "HttpMethodEnum": "telephony.models.apps.HttpMethod",
+        "MessageStatusEnum": "telephony.models.messaging.Message.Status",
+        "MessageDirectionEnum": "telephony.models.messaging.Message.Direction",
+        "CallDirectionEnum": "telephony.models.calls.Call.Direction",
+        "ReviewStatusEnum": "telephony.models.messaging.ReviewStatus",
+        "BulkCallStatusEnum": "telephony.models.bulk.BulkCall.Status",
     },
 }
 
@@ -253,6 +258,11 @@ else:
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery's Django fixup closes every database connection before and after each task unless this is set, so each
+# task paid a new PostgreSQL connection (a backend fork and its set-up: milliseconds, more than a whole engine
+# step). Connections are kept like the web keeps them: closed when broken or older than CONN_MAX_AGE (the task
+# signals in portal/celery.py), and by Celery after this many tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # --- Logging -----------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -277,6 +287,9 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000").rs
 # SIP domains are <name>.sip.<PLATFORM_SIP_DOMAIN>; it is also the digest realm of credential trunks.
 # Changing it later invalidates every stored SIP password hash.
 PLATFORM_SIP_DOMAIN = env.str("PLATFORM_SIP_DOMAIN", default="example.net")
+# The web callback (/api/v1/web-callback) refuses a SIP password sent over plain HTTP (behind a TLS proxy,
+# SECURE_PROXY_SSL_HEADER says the request was HTTPS). Off only for local development.
+WEB_CALLBACK_REQUIRE_HTTPS = env.bool("WEB_CALLBACK_REQUIRE_HTTPS", default=not DEBUG)
 # Outbound URL policy (telephony/urlpolicy.py): loopback and private networks are refused unless named here.
 OUTBOUND_URL_ALLOW_LOOPBACK = env.bool("OUTBOUND_URL_ALLOW_LOOPBACK", default=False)
 OUTBOUND_URL_ALLOWED_NETWORKS = env.list("OUTBOUND_URL_ALLOWED_NETWORKS", default=[])
@@ -331,6 +344,26 @@ STREAM_MAX_LAG = env.int("STREAM_MAX_LAG", default=10000)
 # Events read from the database per query; one batch is all a connection holds in memory.
 STREAM_BATCH_SIZE = env.int("STREAM_BATCH_SIZE", default=500)
 
+# --- SIP edge (Kamailio, telephony/edge, docker/kamailio; README "SIP edge") ---------------------------------
+# Kamailio reaches the portal's internal endpoints (/internal/sip/...) with this shared secret; empty: one
+# derived from SECRET_KEY (telephony.edge.config.edge_secret), which is enough when both run from one checkout.
+SIP_EDGE_SECRET = env.str("SIP_EDGE_SECRET", default="")
+SIP_EDGE = {
+    # Where Kamailio listens (UDP and TCP), and the address it puts in Record-Route when behind NAT.
+    "listen_host": env.str("SIP_EDGE_LISTEN_HOST", default="127.0.0.1"),
+    "port": env.int("SIP_EDGE_PORT", default=5060),
+    "advertise_host": env.str("SIP_EDGE_ADVERTISE_HOST", default=""),
+    # Empty: the portal's own DATABASE_URL (it must be PostgreSQL).
+    "db_url": env.str("SIP_EDGE_DB_URL", default=""),
+    # How Kamailio reaches the portal; empty: PORTAL_BASE_URL.
+    "portal_url": env.str("SIP_EDGE_PORTAL_URL", default=""),
+    "children": env.int("SIP_EDGE_CHILDREN", default=4),
+    "async_workers": env.int("SIP_EDGE_ASYNC_WORKERS", default=4),
+    "debug": env.int("SIP_EDGE_DEBUG", default=2),
+    # How often Kamailio posts its queued call events (answer, hang-up...) to the portal.
+    "events_interval_ms": env.int("SIP_EDGE_EVENTS_INTERVAL_MS", default=100),
+}
+
 # --- Call engine and switch (telephony/engine, telephony/switch) ---------------------------------------
 # The switch adapter every telephony action goes through (telephony/switch/base.py). The built-in one is the
 # simulated switch, for development, tests and test calls; a real edge (e.g. Kamailio) brings its own.
@@ -350,6 +383,18 @@ SIMULATED_SWITCH = {
 CALL_ACCOUNT_CHANNEL_LIMIT = env.int("CALL_ACCOUNT_CHANNEL_LIMIT", default=200)
 # Longest call routed straight to a SIP connection or user (apps set their own max_call_length_s).
 CALL_MAX_LENGTH_S = env.int("CALL_MAX_LENGTH_S", default=4 * 3600)
+# Outbound calls (telephony/services/outbound.py); staff override them per account (OutboundPolicy). Calls over
+# the pace queue for at most OUTBOUND_MAX_QUEUE_WAIT_S, then fail with the reason.
+OUTBOUND_CALLS_PER_SECOND = env.float("OUTBOUND_CALLS_PER_SECOND", default=10.0)
+OUTBOUND_MAX_CONCURRENT_CALLS = env.int("OUTBOUND_MAX_CONCURRENT_CALLS", default=100)
+OUTBOUND_MAX_QUEUE_WAIT_S = env.int("OUTBOUND_MAX_QUEUE_WAIT_S", default=60)
+# ISO country codes outbound calls may reach (empty: all); premium-rate prefixes are refused unless allowed.
+OUTBOUND_ALLOWED_COUNTRIES = env.list("OUTBOUND_ALLOWED_COUNTRIES", default=[])
+OUTBOUND_PREMIUM_PREFIXES = env.list(
+    "OUTBOUND_PREMIUM_PREFIXES",
+    default=["+1900", "+1976", "+44871", "+44872", "+44873", "+449", "+3389", "+49900", "+39899", "+34803", "+34806",
+             "+34807", "+61190", "+881", "+882", "+883"],
+)  # fmt: skip
 # How long a call forwarded to a SIP connection or user rings before it is given up.
 CALL_FORWARD_TIMEOUT_MS = env.int("CALL_FORWARD_TIMEOUT_MS", default=30000)
 # A worker's claim on a call; one that dies mid-step delays the call by about this much (the sweeper runs
@@ -370,3 +415,29 @@ ENGINE_ACTION_TIMEOUT_MS = env.int("ENGINE_ACTION_TIMEOUT_MS", default=5000)
 # one it cannot estimate, before it moves on (call time).
 ENGINE_MEDIA_GRACE_MS = env.int("ENGINE_MEDIA_GRACE_MS", default=5000)
 ENGINE_MEDIA_UNKNOWN_MS = env.int("ENGINE_MEDIA_UNKNOWN_MS", default=600000)
+
+# --- Messaging (telephony/services/messaging, telephony/carrier) -----------------------------------------
+# The carrier adapter every SMS goes through (telephony/carrier/base.py); the built-in one is simulated.
+CARRIER_ADAPTER = env.str("CARRIER_ADAPTER", default="telephony.carrier.simulated.SimulatedCarrier")
+# The simulated carrier: a message to one of the platform's own SMS numbers is delivered on-net as an inbound
+# message; other destinations follow SimulatedCarrierRule rows (admin), then these rules, then `default`.
+# A rule: {"match": "+1555*" or an exact number, "action": deliver | fail | undelivered | silent,
+# "after_ms": delay of the receipt, "error_code", "error_text"}.
+SIMULATED_CARRIER = {
+    "default": {"action": "deliver", "after_ms": env.int("SIMULATED_CARRIER_DELIVER_AFTER_MS", default=200)},
+    "rules": [],
+}
+# Longest text of one message, in characters.
+MESSAGING_MAX_LENGTH = env.int("MESSAGING_MAX_LENGTH", default=1600)
+# Segments per second one sender number may send: long codes (10DLC) and toll-free numbers. Faster sends queue.
+MESSAGING_RATE_LONG_CODE = env.float("MESSAGING_RATE_LONG_CODE", default=1.0)
+MESSAGING_RATE_TOLL_FREE = env.float("MESSAGING_RATE_TOLL_FREE", default=3.0)
+# A send whose sender's queue is already this long is refused (429 sender_queue_full) rather than queued.
+MESSAGING_SENDER_MAX_QUEUE_SECONDS = env.int("MESSAGING_SENDER_MAX_QUEUE_SECONDS", default=3600)
+# Outbound messages an account may send per UTC day (0: no limit).
+MESSAGING_ACCOUNT_DAILY_LIMIT = env.int("MESSAGING_ACCOUNT_DAILY_LIMIT", default=10000)
+# A pool sender with this many failed messages in a row within the window counts as unhealthy.
+MESSAGING_UNHEALTHY_FAILURES = env.int("MESSAGING_UNHEALTHY_FAILURES", default=3)
+MESSAGING_UNHEALTHY_WINDOW_SECONDS = env.int("MESSAGING_UNHEALTHY_WINDOW_SECONDS", default=600)
+# A message a worker claimed but never finished sending (the worker died) fails after this long.
+MESSAGING_SENDING_TIMEOUT_SECONDS = env.int("MESSAGING_SENDING_TIMEOUT_SECONDS", default=120)

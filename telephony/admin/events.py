@@ -40,13 +40,34 @@ class EventAdmin(ReadOnlyAdmin):
         return False  # retention purges events; staff do not pick and choose
 
 
+class EndpointHealthFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failing", "Failing (no success since the first failure)"),
+            ("circuit_open", "Circuit open (deliveries waiting)"),
+            ("healthy", "Healthy (enabled, not failing)"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.filter(failing_since__isnull=False)
+        if self.value() == "circuit_open":
+            return queryset.filter(circuit_open_until__gt=timezone.now())
+        if self.value() == "healthy":
+            return queryset.filter(enabled=True, failing_since__isnull=True)
+        return queryset
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = [
         "url", "account", "enabled", "disabled_reason", "consecutive_failures", "failing_since", "last_success_at",
         "circuit_open_until",
     ]  # fmt: skip
-    list_filter = ["enabled", "payload_format", "disabled_reason"]
+    list_filter = ["enabled", EndpointHealthFilter, "purpose", "payload_format", "disabled_reason"]
     search_fields = ["url", "public_id", "account__name", "account__slug"]
     list_select_related = ["account"]
     # The secrets stay out of the admin altogether, encrypted or not.
@@ -97,6 +118,7 @@ class DeliveryHealthFilter(admin.SimpleListFilter):
             ("stuck", "Stuck (claim expired, or overdue > 1 min)"),
             ("retrying", "Retrying (pending after a failed attempt)"),
             ("failed", "Failed (retries used up)"),
+            ("failing_endpoint", "Not delivered, to an endpoint that is failing"),
         ]
 
     def queryset(self, request, queryset):
@@ -106,13 +128,18 @@ class DeliveryHealthFilter(admin.SimpleListFilter):
             return queryset.filter(status=Delivery.Status.PENDING, attempt_count__gt=0)
         if self.value() == "failed":
             return queryset.filter(status=Delivery.Status.FAILED)
+        if self.value() == "failing_endpoint":
+            return queryset.exclude(status=Delivery.Status.DELIVERED).filter(endpoint__failing_since__isnull=False)
         return queryset
 
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
-    fields = ["number", "trigger", "attempted_at", "duration_ms", "status_code", "error", "response_excerpt"]
+    fields = [
+        "number", "trigger", "attempted_at", "duration_ms", "status_code", "error", "request_method", "request_url",
+        "request_headers", "response_headers", "response_excerpt",
+    ]  # fmt: skip
     readonly_fields = fields
     can_delete = False
 
@@ -126,9 +153,12 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "public_id", "account", "endpoint", "event_type_display", "status", "attempt_count", "last_status_code",
         "next_attempt_at", "last_error", "created_at",
     ]  # fmt: skip
-    # No date filters: deliveries carry no created_at index (see the model), and health says what matters.
-    list_filter = [DeliveryHealthFilter, "status", "kind"]
-    search_fields = ["public_id", "event__public_id", "endpoint__url", "account__name", "account__slug"]
+    # Relative date filters ("today", "past 7 days"...) rather than a date_hierarchy, which would read the whole
+    # table for its distinct dates on every page (deliveries carry no created_at index, see the model).
+    list_filter = [DeliveryHealthFilter, "status", "kind", ("created_at", admin.DateFieldListFilter)]
+    search_fields = [
+        "public_id", "event__public_id", "endpoint__url", "object_id", "account__name", "account__slug",
+    ]  # fmt: skip
     list_select_related = ["account", "endpoint", "event"]
     inlines = [DeliveryAttemptInline]
     show_full_result_count = False

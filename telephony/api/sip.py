@@ -15,6 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from portal.api import COMMON_ERRORS, router
+from telephony.api.extension_hooks import ExtensionHookActions
 from telephony.filtersets.sip import SipConnectionFilterSet, SipDomainFilterSet, SipUserFilterSet
 from telephony.models import CallControlApp, PhoneNumber, SipConnection, SipDomain, SipInvite, SipUser
 from telephony.models.sip import Transport
@@ -455,13 +456,13 @@ class SipDomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Account
     ),
     destroy=extend_schema(summary="Delete a SIP user", responses={204: None, **COMMON_ERRORS}),
 )
-class SipUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+class SipUserViewSet(ExtensionHookActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
     queryset = _SIP_USERS
     serializer_class = SipUserSerializer
     filterset_class = SipUserFilterSet
     ordering_fields = ["login", "created_at", "last_seen_at"]
-    # Users are created under their domain: POST /sip-domains/{id}/users.
-    http_method_names = ["get", "patch", "delete", "head", "options"]
+    # Users are created under their domain: POST /sip-domains/{id}/users (POST here: their event hooks).
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def partial_update(self, request, id=None):
         user = self.get_object()

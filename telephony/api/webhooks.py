@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -90,7 +96,10 @@ class TestSendSerializer(serializers.Serializer):
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt
-        fields = ["number", "trigger", "attempted_at", "duration_ms", "status_code", "response_excerpt", "error"]
+        fields = [
+            "number", "trigger", "attempted_at", "duration_ms", "status_code", "response_excerpt", "error",
+            "request_method", "request_url", "request_headers", "response_headers",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
@@ -98,21 +107,36 @@ class DeliverySerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     event = serializers.UUIDField(source="event.public_id", read_only=True, allow_null=True, default=None)
     event_type = serializers.CharField(read_only=True)
-    message_id = serializers.CharField(read_only=True, help_text="The webhook-id header: the event's id.")
-    webhook = serializers.UUIDField(source="endpoint.public_id", read_only=True)
+    message_id = serializers.CharField(
+        read_only=True, help_text="The webhook-id header: the event's id (a callback's: the delivery's id)."
+    )
+    webhook = serializers.SerializerMethodField(help_text="The webhook endpoint; null for a callback.")
+    url = serializers.CharField(source="target_url", read_only=True, help_text="Where it is sent.")
+    call = serializers.UUIDField(
+        source="call.public_id", read_only=True, allow_null=True, default=None, help_text="A call's callback: the call."
+    )
 
     class Meta:
         model = Delivery
         fields = [
-            "id", "event", "event_type", "message_id", "webhook", "kind", "status", "attempt_count",
-            "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "delivered_at", "created_at",
+            "id", "event", "event_type", "message_id", "webhook", "kind", "url", "method", "fallback_url", "call",
+            "object_type", "object_id", "status", "attempt_count", "next_attempt_at", "last_attempt_at",
+            "last_status_code", "last_error", "delivered_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.UUID)
+    def get_webhook(self, delivery) -> str | None:
+        if delivery.endpoint.purpose != WebhookEndpoint.Purpose.WEBHOOK:
+            return None
+        return str(delivery.endpoint.public_id)
 
 
 class DeliveryDetailSerializer(DeliverySerializer):
     attempts = DeliveryAttemptSerializer(many=True, read_only=True)
-    payload = serializers.SerializerMethodField(help_text="The JSON body this delivery sends.")
+    payload = serializers.SerializerMethodField(
+        help_text="The JSON body this delivery sends (a callback: its fields, sent as a form, query or JSON)."
+    )
 
     class Meta(DeliverySerializer.Meta):
         fields = [*DeliverySerializer.Meta.fields, "payload", "attempts"]
@@ -126,7 +150,7 @@ class DeliveryPagination(CursorPagination):
     ordering = ("-id",)
 
 
-_DELIVERIES = Delivery.objects.select_related("event", "endpoint", "account")
+_DELIVERIES = Delivery.objects.select_related("event", "endpoint", "account", "call")
 
 
 @extend_schema_view(
@@ -149,7 +173,7 @@ _DELIVERIES = Delivery.objects.select_related("event", "endpoint", "account")
                           responses={204: None, **COMMON_ERRORS}),
 )  # fmt: skip
 class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
-    queryset = WebhookEndpoint.objects.all()
+    queryset = WebhookEndpoint.objects.webhooks()  # callback URLs' hidden endpoints are not the customer's to manage
     serializer_class = WebhookEndpointSerializer
     filterset_class = WebhookEndpointFilterSet
     ordering_fields = ["created_at", "url"]

@@ -129,17 +129,20 @@ def _kick_all(earliest: dict[int, datetime]) -> None:
 
 
 def _enqueue_callbacks(callbacks: list[PendingCallback]) -> None:
-    try:
-        from telephony.services.callbacks import callback_enqueue
-    except ImportError:  # pragma: no cover - the delivery side of status callbacks is another module's
-        logger.warning("Status callbacks are not delivered: telephony.services.callbacks is missing")
-        return
-    for callback in callbacks:
-        callback_enqueue(
-            account=callback.account,
-            url=callback.url,
-            method=callback.method,
-            params=callback.params,
-            kind="status_callback",
-            call=callback.call,
-        )
+    """The step's status callbacks, as Delivery rows of the webhook engine (one INSERT for the step)."""
+    from telephony.services.callbacks import CallbackRequest, callback_enqueue_many
+
+    callback_enqueue_many(
+        [
+            CallbackRequest(
+                account=callback.account,
+                url=callback.url,
+                method=callback.method,
+                params=callback.params,
+                kind="status_callback",
+                call=callback.call,
+            )
+            for callback in callbacks
+        ],
+        skip_invalid=True,
+    )

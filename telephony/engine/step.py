@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from telephony.callflow import Document, Node
-from telephony.engine import commands
+from telephony.engine import commands, control
 from telephony.engine.claims import EXTEND_SQL, LostClaim, claim_update, due_horizon
 from telephony.engine.context import Effects, PendingEvent, enter_step, leave_step
 from telephony.engine.variables import builtins, meta, render
@@ -190,6 +190,7 @@ class Step:
             self.effects.wakeups = [
                 w for w in self.effects.wakeups if w.kind != CallWakeup.Kind.TIMER or w.data.get("token") == token
             ]
+        control.before_save(self, final)
         fields = self.effects.take_dirty(root) | {"position", "variables", "flow_wait", "flow_state", "engine_steps"}
         if self.document_changed:
             fields.add("document")
@@ -229,6 +230,8 @@ class Step:
             if not self.root.is_final:
                 limit = self.root.app.max_call_length_s if self.root.app_id else settings.CALL_MAX_LENGTH_S
                 self.end_call(f"The call reached its maximum length ({limit} s).", cause=102)
+        elif kind == CallWakeup.Kind.CONTROL:
+            control.apply(self, wakeup)
         elif kind == CallWakeup.Kind.UNHOLD:
             held = self.engine.get("held")
             if held and held.get("token") == wakeup.data.get("token"):
@@ -263,6 +266,9 @@ class Step:
             logger.info("Call %s: late %r for ended leg %s ignored", self.root_id, event, leg.public_id)
             return
         cause, sip_code, reason = data.get("cause"), data.get("sip_code"), data.get("reason", "")
+        outbound_unanswered = leg is root and root.direction == Call.Direction.OUTBOUND_API and not root.answered_at
+        if outbound_unanswered and control.outbound_progress(self, event, data, at):
+            return  # an API call's own leg ringing, answered (its flow starts) or failing
         if leg is root:
             if event in ("hangup", "busy", "no-answer", "failed"):
                 self.caller_hangup(cause=cause, reason=reason or "The caller hung up.", at=at)

@@ -65,6 +65,8 @@ class WebhookEndpointFilterSet(django_filters.FilterSet):
 
 class DeliveryFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Delivery.Status.choices)
+    # Choices read when the filter is built, so kinds added later (status callbacks...) are filterable too.
+    kind = django_filters.ChoiceFilter(choices=lambda: Delivery.Kind.choices, label="Kind")
     webhook = django_filters.UUIDFilter(field_name="endpoint__public_id", label="Webhook endpoint id")
     event = django_filters.UUIDFilter(field_name="event__public_id", label="Event id")
     event_type = django_filters.CharFilter(method="filter_event_type", label='Event type, or a family like "call.*"')
@@ -73,7 +75,7 @@ class DeliveryFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Delivery
-        fields = ["status", "webhook", "event", "event_type", "created_after", "created_before"]
+        fields = ["status", "kind", "webhook", "event", "event_type", "created_after", "created_before"]
 
     def filter_event_type(self, queryset, name, value):
         return _type_filter(queryset, "event__type", value)

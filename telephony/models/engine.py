@@ -30,6 +30,8 @@ class CallWakeup(models.Model):
         TIMER = "timer", "Flow timer"  # resumes the flow if `data.token` is still the one it waits with
         LIMIT = "limit", "Maximum call length"
         UNHOLD = "unhold", "Hold timeout"
+        # Outbound dispatch, ring timeout, time limit and live control through the API (telephony/engine/control.py).
+        CONTROL = "control", "Call control"
 
     # Every wake-up of a call tree is applied under the claim of its A-leg (the root), so a B-leg's answer
     # and the A-leg's flow never race.
@@ -54,7 +56,7 @@ class CallWakeup(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["switch", "timer", "limit", "unhold"]),
+                condition=Q(kind__in=["switch", "timer", "limit", "unhold", "control"]),
                 name="telephony_callwakeup_kind_valid",
             ),
         ]

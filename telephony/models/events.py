@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from tenants.models import Account, AccountOwnedModel
+from tenants.models import Account, AccountOwnedModel, AccountOwnedQuerySet
 
 
 class EventSequence(models.Model):
@@ -72,14 +72,31 @@ class Event(AccountOwnedModel):
         return f"{self.type} {self.object_type} {self.object_id} #{self.sequence}"
 
 
+class WebhookEndpointQuerySet(AccountOwnedQuerySet):
+    def webhooks(self):
+        """The endpoints customers manage (the webhooks API and portal); callback URLs' hidden rows left out."""
+        return self.filter(purpose=WebhookEndpoint.Purpose.WEBHOOK)
+
+
 class WebhookEndpoint(AccountOwnedModel):
-    """A customer URL that receives the account's events, signed with its own secret."""
+    """A customer URL that receives the account's events, signed with its own secret.
+
+    A `callback` endpoint is a hidden row per account and callback server (the origin of the URLs of status
+    callbacks, extension hooks, message callbacks): it gives those requests the delivery engine's circuit
+    breaker, concurrency limit and health, but subscribes to no events, is never listed, never disabled, and
+    signs with the account's callback signing secret (CallbackSigningSecret, copied onto it).
+    """
 
     class PayloadFormat(models.TextChoices):
         JSON = "json", "JSON"
         FORM = "form", "Form fields (Restcomm/Twilio-style status callback)"
 
+    class Purpose(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook endpoint"
+        CALLBACK = "callback", "Callback URL (hidden)"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.WEBHOOK)
     url = models.CharField(max_length=2000)
     description = models.CharField(max_length=500, blank=True)
     event_types = models.JSONField(default=list, help_text='Types or patterns: "call.*", "number.ordered", "*".')
@@ -109,6 +126,8 @@ class WebhookEndpoint(AccountOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = WebhookEndpointQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "webhook endpoint"
@@ -116,6 +135,15 @@ class WebhookEndpoint(AccountOwnedModel):
             models.Index(fields=["enabled", "failing_since"], name="telephony_webhook_failing"),
         ]
         constraints = [
+            # One hidden row per account and callback origin: concurrent enqueues meet on it.
+            models.UniqueConstraint(
+                fields=["account", "url"],
+                condition=Q(purpose="callback"),
+                name="telephony_webhookendpoint_callback_url",
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose__in=["webhook", "callback"]), name="telephony_webhookendpoint_purpose_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(payload_format__in=["json", "form"]), name="telephony_webhookendpoint_format_valid"
             ),
@@ -151,15 +179,40 @@ class Delivery(AccountOwnedModel):
     class Kind(models.TextChoices):
         EVENT = "event", "Event"
         TEST = "test", "Test send"
+        # Requests to a URL the customer gave for one object (telephony/services/callbacks.py): no Event row,
+        # the request's parameters live in `params`.
+        STATUS_CALLBACK = "status_callback", "Status callback"
+        EXTENSION_HOOK = "extension_hook", "Extension event hook"
+        MESSAGE_CALLBACK = "message_callback", "Message callback"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     # Indexed by the (endpoint, status, created_at) index below.
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EVENT)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.EVENT)
     # A test send has no Event row; its sample payload lives here.
     test_payload = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    # Callbacks only (empty for events and test sends). The database defaults keep the event outbox's INSERT
+    # (telephony/services/events.py, raw SQL on PostgreSQL) unaware of these columns.
+    params = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="The callback's fields.")
+    url = models.CharField(
+        max_length=2000, blank=True, default="", db_default="",
+        help_text="A callback's URL (its endpoint stands for the URL's origin).",
+    )  # fmt: skip
+    method = models.CharField(max_length=6, blank=True, default="", db_default="")
+    payload_format = models.CharField(
+        max_length=8, blank=True, default="", db_default="", help_text="form (body, or query string for GET) or json."
+    )
+    fallback_url = models.CharField(
+        max_length=2000, blank=True, default="", db_default="", help_text="Where the attempt after a failed one goes."
+    )
+    call = models.ForeignKey(
+        "telephony.Call", null=True, blank=True, on_delete=models.CASCADE, related_name="callback_deliveries",
+        db_index=False,
+    )  # fmt: skip
+    object_type = models.CharField(max_length=64, blank=True, default="", db_default="")
+    object_id = models.CharField(max_length=64, blank=True, default="", db_default="", help_text="A public id.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)
     retry_index = models.PositiveSmallIntegerField(
@@ -187,13 +240,27 @@ class Delivery(AccountOwnedModel):
             # Only test sends (event deliveries leave with their event): every index on this table is written
             # three times per delivery (created, claimed, recorded), so it carries no index it can do without.
             models.Index(fields=["created_at"], condition=Q(kind="test"), name="telephony_delivery_test_sent"),
+            # Callbacks only (partial), for a call's timeline and an object's deliveries.
+            models.Index(fields=["call"], condition=Q(call__isnull=False), name="telephony_delivery_call"),
+            models.Index(
+                fields=["account", "object_type", "object_id"],
+                condition=~Q(object_type=""),
+                name="telephony_delivery_object",
+            ),
+            models.Index(
+                fields=["created_at"], condition=~Q(kind__in=["event", "test"]), name="telephony_delivery_callback"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "delivered", "failed"]), name="telephony_delivery_status_valid"
             ),
             models.CheckConstraint(
-                condition=Q(kind="test") | Q(event__isnull=False), name="telephony_delivery_event_required"
+                condition=~Q(kind="event") | Q(event__isnull=False), name="telephony_delivery_event_required"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["event", "test"]) | Q(params__isnull=False),
+                name="telephony_delivery_callback_params_required",
             ),
         ]
 
@@ -211,6 +278,38 @@ class Delivery(AccountOwnedModel):
             return self.event.type
         return (self.test_payload or {}).get("type", "")
 
+    @property
+    def is_callback(self) -> bool:
+        return self.kind not in (Delivery.Kind.EVENT, Delivery.Kind.TEST)
+
+    @property
+    def target_url(self) -> str:
+        """Where it is sent: a callback's own URL, else its endpoint's."""
+        return self.url or self.endpoint.url
+
+
+class CallbackSigningSecret(AccountOwnedModel):
+    """The account's secret for signing callbacks (status callbacks, hooks), like an endpoint's but one per account.
+
+    Copied (encrypted) onto the account's hidden callback endpoints, so the delivery engine signs callbacks
+    exactly as it signs events, with no extra query; a rotation updates them all in the same transaction.
+    """
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="+")
+    secret_encrypted = models.TextField()
+    previous_secret_encrypted = models.TextField(blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return "callback signing secret"
+
+    @property
+    def public_id(self):
+        """The account's: there is one secret per account (how audit entries and events name it)."""
+        return self.account.public_id
+
 
 class DeliveryAttempt(models.Model):
     """One HTTP request made for a delivery, with what came back (or why nothing did)."""
@@ -225,6 +324,17 @@ class DeliveryAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response_excerpt = models.TextField(blank=True, help_text="The start of the response body, at most 8 KB.")
     error = models.CharField(max_length=500, blank=True)
+    # The body is the same for every attempt of a delivery (it is rebuilt from the event to be shown), but the
+    # timestamp and signature headers differ per attempt, so those are kept here; empty for older attempts.
+    request_headers = models.JSONField(default=dict, blank=True, help_text="The headers sent (webhook-id, ...).")
+    response_headers = models.JSONField(
+        default=dict, blank=True, help_text="The response's headers, at most 50, each value cut at 500 characters."
+    )
+    # Empty when the attempt was a POST to the endpoint's URL, as nearly all are.
+    request_url = models.CharField(
+        max_length=4000, blank=True, default="", help_text="Where it went, if not the endpoint's URL (a fallback)."
+    )
+    request_method = models.CharField(max_length=8, blank=True, default="", help_text="The method, if not POST.")
 
     class Meta:
         ordering = ["delivery_id", "number", "id"]

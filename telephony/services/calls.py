@@ -122,6 +122,7 @@ def leg_transition(
             _emit(effects, leg, "call.hangup", at)
         _emit(effects, leg, "call.completed", at)
         _status_callback(effects, leg, "completed", at)
+        _extension_hooks(effects, leg, status)
         return True
     if _ORDER.get(status, -1) <= _ORDER.get(current, -1):
         return False
@@ -143,7 +144,19 @@ def leg_transition(
         _emit(effects, leg, event_type, at)
     if status in CALLBACK_EVENT:
         _status_callback(effects, leg, CALLBACK_EVENT[status], at)
+    _extension_hooks(effects, leg, status)
     return True
+
+
+def _extension_hooks(effects: Effects, leg: Call, status: str) -> None:
+    """The SIP user's event hooks (VoipNow CallAPI Events), queued when the step's writes are flushed."""
+    if not leg.sip_user_id:
+        return
+    from telephony.services.extension_hooks import fire_for_leg, leg_hook_event
+
+    event = leg_hook_event(leg, status)
+    if event:
+        effects.writes.append(lambda: fire_for_leg(leg, event))
 
 
 def bridge_recorded(*, a_leg: Call, b_leg: Call, effects: Effects, at: datetime | None = None) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from telephony.models import CallControlApp, EventSubscription
 from telephony.services.numbers import normalize_e164
-from telephony.services.webhooks import _clean_event_types
+from telephony.services.webhooks import clean_event_types
 from telephony.stream import notify_stream_on_commit
 from tenants.models import Account
 from tenants.scoping import get_for_account, parse_public_id
@@ -28,7 +28,7 @@ def clean_rule(*, account: Account, event_types, filters) -> dict:
     """Validate a subscription's types and filters (API and socket alike); the model's field values."""
     errors: dict[str, ValidationError] = {}
     try:
-        cleaned_types = _clean_event_types(event_types)
+        cleaned_types = clean_event_types(event_types)
     except ValidationError as exc:
         errors.update(exc.error_dict)
         cleaned_types = []

@@ -75,7 +75,8 @@ def decrypt_secret(token: str) -> str:
 # --- Validation --------------------------------------------------------------------------------------
 
 
-def _clean_event_types(value) -> list[str]:
+def clean_event_types(value) -> list[str]:
+    """A list of event types and patterns, checked against the catalogue (webhooks and stream subscriptions)."""
     if not isinstance(value, (list, tuple)) or not value:
         raise ValidationError(
             {"event_types": ValidationError('Name at least one event type, or "*" for all.', code="required")}
@@ -141,7 +142,7 @@ def webhook_endpoint_create(
 ) -> EndpointWithSecret:
     # Locking the account row serialises creations, so two concurrent requests cannot pass the cap together.
     Account.objects.select_for_update().filter(pk=account.pk).first()
-    if WebhookEndpoint.objects.for_account(account).count() >= MAX_ENDPOINTS_PER_ACCOUNT:
+    if WebhookEndpoint.objects.for_account(account).webhooks().count() >= MAX_ENDPOINTS_PER_ACCOUNT:
         raise ValidationError(
             ValidationError(f"An account may have at most {MAX_ENDPOINTS_PER_ACCOUNT} webhook endpoints.",
                             code="endpoint_limit")
@@ -151,7 +152,7 @@ def webhook_endpoint_create(
         account=account,
         url=_clean_url(url),
         description=description,
-        event_types=_clean_event_types(["*"] if event_types is None else event_types),
+        event_types=clean_event_types(["*"] if event_types is None else event_types),
         enabled=enabled,
         rate_limit=rate_limit,
         payload_format=payload_format,
@@ -181,14 +182,14 @@ def webhook_endpoint_update(
     rate_limit: int | object | None = _UNSET,
     payload_format: str | object = _UNSET,
 ) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.for_account(account).select_for_update().get(pk=endpoint.pk)
+    endpoint = WebhookEndpoint.objects.for_account(account).webhooks().select_for_update().get(pk=endpoint.pk)
     before = _snapshot(endpoint)
     if url is not _UNSET:
         endpoint.url = _clean_url(url)
     if description is not _UNSET:
         endpoint.description = description
     if event_types is not _UNSET:
-        endpoint.event_types = _clean_event_types(event_types)
+        endpoint.event_types = clean_event_types(event_types)
     if rate_limit is not _UNSET:
         endpoint.rate_limit = rate_limit
     if payload_format is not _UNSET:
@@ -221,13 +222,13 @@ def webhook_endpoint_update(
 def webhook_endpoint_delete(*, account: Account, actor: Actor, endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint and its delivery history; pending deliveries to it are dropped."""
     audit_record(account=account, actor=actor, action="endpoint.deleted", obj=endpoint, before=_snapshot(endpoint))
-    WebhookEndpoint.objects.for_account(account).filter(pk=endpoint.pk).delete()
+    WebhookEndpoint.objects.for_account(account).webhooks().filter(pk=endpoint.pk).delete()
 
 
 @transaction.atomic
 def webhook_endpoint_rotate_secret(*, account: Account, actor: Actor, endpoint: WebhookEndpoint) -> EndpointWithSecret:
     """A new secret signs from now on; the old one keeps signing beside it for 24 hours so receivers can switch."""
-    endpoint = WebhookEndpoint.objects.for_account(account).select_for_update().get(pk=endpoint.pk)
+    endpoint = WebhookEndpoint.objects.for_account(account).webhooks().select_for_update().get(pk=endpoint.pk)
     secret = new_signing_secret()
     now = timezone.now()
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
@@ -262,7 +263,10 @@ def webhook_endpoint_disable(*, account: Account, actor: Actor, endpoint: Webhoo
 
     Raises the `endpoint.disabled` event in the same transaction. Returns False if it was already off.
     """
-    endpoint = WebhookEndpoint.objects.for_account(account).select_for_update().filter(pk=endpoint.pk).first()
+    # Callback URLs' hidden endpoints are never disabled (nor their owners emailed): see services/callbacks.py.
+    endpoint = (
+        WebhookEndpoint.objects.for_account(account).webhooks().select_for_update().filter(pk=endpoint.pk).first()
+    )
     if endpoint is None or not endpoint.enabled:
         return False
     endpoint.enabled = False
@@ -339,7 +343,7 @@ def delivery_replay(*, account: Account, actor: Actor, delivery: Delivery) -> De
 @transaction.atomic
 def webhook_endpoint_recover(*, account: Account, actor: Actor, endpoint: WebhookEndpoint, since: datetime) -> int:
     """Queue again every failed delivery to this endpoint created since a time. Returns how many."""
-    endpoint = WebhookEndpoint.objects.for_account(account).get(pk=endpoint.pk)
+    endpoint = WebhookEndpoint.objects.for_account(account).webhooks().get(pk=endpoint.pk)
     now = timezone.now()
     if not endpoint.enabled:
         raise ValidationError(ValidationError("The endpoint is disabled; enable it first.", code="endpoint_disabled"))

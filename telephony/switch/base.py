@@ -150,6 +150,15 @@ class SwitchAdapter(ABC):
     def record_stop(self, leg: Call, *, op: str) -> None:
         """Stop recording `op` and report record_done with the file's URL and duration."""
 
+    def send_digits(self, leg: Call, *, digits: str) -> None:
+        """Send DTMF `digits` to the far end of `leg` (RFC 2833/4733; `w` waits 0.5 s, `W` 1 s).
+
+        Not abstract: an adapter that cannot send keys keeps this default, which logs and sends nothing.
+        """
+        import logging
+
+        logging.getLogger("telephony.engine").warning("%s cannot send digits; %r not sent", type(self).__name__, digits)
+
     # --- Hold ----------------------------------------------------------------------------------------
 
     @abstractmethod

@@ -242,6 +242,9 @@ class SimulatedSwitch(SwitchAdapter):
             transcript="(simulated transcript)",
         )
 
+    def send_digits(self, leg, *, digits):
+        pass  # the simulated far ends do not listen for keys
+
     def hold(self, leg):
         pass
 

@@ -129,11 +129,15 @@ class CustomerServer:
                 raw = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
                 flat = lambda d: {k: v[-1] for k, v in d.items()}  # noqa: E731
-                form = flat(parse_qs(raw)) if "form-urlencoded" in (self.headers.get("Content-Type") or "") else {}
+                form = (
+                    flat(parse_qs(raw, keep_blank_values=True))
+                    if "form-urlencoded" in (self.headers.get("Content-Type") or "")
+                    else {}
+                )
                 hit = Hit(
                     self.command,
                     parts.path,
-                    flat(parse_qs(parts.query)),
+                    flat(parse_qs(parts.query, keep_blank_values=True)),
                     form,
                     {k.lower(): v for k, v in self.headers.items()},
                     time.time(),

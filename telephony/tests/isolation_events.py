@@ -1,7 +1,7 @@
 """Isolation-test registrations for events and webhooks (read by tenants/tests/test_isolation.py).
 
 FACTORIES: model -> function(account) making one row of it in that account.
-PORTAL_OBJECT_ROUTES: portal URL name with an <id> -> model (the portal pages come later).
+PORTAL_OBJECT_ROUTES: portal URL name with an <id> -> model.
 """
 
 from __future__ import annotations
@@ -27,4 +27,13 @@ def make_delivery(account) -> Delivery:
 
 
 FACTORIES: dict = {Event: make_event, WebhookEndpoint: make_endpoint, Delivery: make_delivery}
-PORTAL_OBJECT_ROUTES: dict = {}
+PORTAL_OBJECT_ROUTES: dict = {
+    "webhookendpoint-detail": WebhookEndpoint,
+    "webhookendpoint-edit": WebhookEndpoint,
+    "webhookendpoint-delete": WebhookEndpoint,
+    "webhookendpoint-rotate": WebhookEndpoint,
+    "webhookendpoint-test": WebhookEndpoint,
+    "webhookendpoint-recover": WebhookEndpoint,
+    "webhookdelivery-detail": Delivery,
+    "webhookdelivery-replay": Delivery,
+}

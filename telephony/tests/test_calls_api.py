@@ -325,5 +325,5 @@ def test_the_detail_costs_the_same_queries_whatever_the_calls_size(
         # Authentication's own queries (the key, its last use) vary from request to request; the call's do not.
         return [q["sql"] for q in captured.captured_queries if "telephony_" in q["sql"]]
 
-    # The call, its legs, events, HTTP requests, deliveries and their attempts: six, however many rows.
-    assert len(call_queries(big_queries)) == len(call_queries(small_queries)) == 6
+    # The call, its legs, events, HTTP requests, deliveries, callbacks and their attempts: seven, however many rows.
+    assert len(call_queries(big_queries)) == len(call_queries(small_queries)) == 7

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.models import Call, SimulatorRule
+from telephony.models import Call, Delivery, SimulatorRule
 from telephony.tests.engine_support import CustomerServer, drive, next_number, number_for_app, place
 from telephony.tests.isolation_sip import make_number
 from tenants.tests.fixtures import wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-def needs_delivery() -> None:
-    pytest.importorskip("telephony.services.callbacks", reason="status callbacks are delivered by it")
 
 
 @pytest.fixture
@@ -34,7 +30,6 @@ def by_sequence(hits) -> list[dict]:
 
 @pytest.mark.worker
 def test_app_and_dial_status_callbacks_reach_the_server_with_their_parameters(celery_worker, alice, server):
-    needs_delivery()
     a_url, b_url = server.route("/a", "ok"), server.route("/b", "ok")
     SimulatorRule.objects.create(match="+13105552000", hangup_after_ms=2000)
     number, _ = number_for_app(
@@ -74,9 +69,6 @@ def test_a_numbers_status_callback_gets_the_completed_event_only(alice, server):
     call = drive(place(number))
 
     assert call.status_callback_url == url and call.status_callback_sequence == 1  # completed only: one request
-    needs_delivery()
-    from telephony.models import Delivery
-
     assert Delivery.objects.filter(account=alice.account).count() == 1
 
 

@@ -259,3 +259,18 @@ def test_the_openapi_document_describes_webhooks_and_event_data(client):
     data = schema["components"]["schemas"]["Event"]["properties"]["data"]
     titles = {variant["title"] for variant in data["oneOf"]}
     assert {"call.ringing", "message.delivered", "number.ordered", "sip_user.*"} <= titles
+
+
+def test_an_attempt_carries_the_headers_it_sent_and_the_ones_it_got(alice_api, receiver):
+    receiver.respond(Answer(200, b"ok", headers={"X-Request-Id": "r-42"}))
+    endpoint = create(alice_api, url=receiver.url).json()
+    delivery = alice_api.post(f"/api/v1/webhooks/{endpoint['id']}/test", {}, format="json").json()
+    engine.drain()
+
+    (attempt,) = alice_api.get(f"/api/v1/deliveries/{delivery['id']}").json()["attempts"]
+
+    sent = receiver.requests[0].headers
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type"):
+        assert attempt["request_headers"][name] == sent[name]
+    assert attempt["response_headers"]["x-request-id"] == "r-42"
+    assert (attempt["request_method"], attempt["request_url"]) == ("", "")  # a POST to the endpoint's own URL

@@ -33,6 +33,8 @@ OPTED_OUT = {
     "drf_spectacular.views.SpectacularAPIView": "the public OpenAPI document",
     "drf_spectacular.views.SpectacularSwaggerView": "the public API docs page",
     "portal.api.api_not_found": "the JSON 404 for unknown API paths",
+    "telephony.api.web_callback.WebCallbackView": "a softphone signs in with a SIP user's credentials, which name "
+    "the account (Acrobits web callback)",
 }
 
 

@@ -10,9 +10,11 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
+from telephony.edge.registrations import edge_available, sip_user_registrations
 from telephony.filtersets.sip import SipDomainFilterSet
 from telephony.models import SipDomain, SipUser
 from telephony.services import sip as services
+from telephony.views.hooks import sipuser_extras
 from telephony.views.sip.common import (
     ObjectMixin,
     active_numbers,
@@ -171,6 +173,9 @@ class SipUserDetailView(ObjectMixin, AccountPortalMixin, TemplateView):
             sip_user=user,
             numbers=active_numbers(self.account).filter(sip_user=user),
             audit=audit_for(self.account, user),
+            edge_available=edge_available(),
+            registrations=sip_user_registrations(user),
+            **sipuser_extras(self.account, user, self.request),
             **kwargs,
         )
 
