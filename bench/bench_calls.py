@@ -2,13 +2,14 @@
 
 1. Pacing: for each rate in BENCH_PACING_RATES (10, 50, 200 calls/s), the account's policy is set to that rate and
    calls are placed through the real service (`call_place`, the one POST /api/v1/calls uses) for
-   BENCH_PACING_SECONDS (60 s) worth of calls, by a feeder that keeps at most a few seconds of calls queued ahead.
+   BENCH_PACING_SECONDS (60 s) worth of calls, by BENCH_FEEDERS (4) processes that keep at most a few seconds
+   of calls queued ahead.
    Real Celery workers on the `calls` queue (`-P prefork --concurrency 2 -B`, the sweeper in its beat) dispatch
    them: each call's `initiated_at` is the moment the engine dispatched it. The simulated switch runs at 10^6x,
    so a call (ring, answer, `<Hangup/>`) is over in the step that dispatches it. Figures per rate: the measured
    rate over the run ((n - 1) / (last dispatch - first)) and its error against the configured one (target
    within +/-5 %), the dispatch lateness against each call's slot (p50/p99/max), the busiest and quietest whole
-   second of the steady part, and the feeder's own placing rate.
+   second of the steady part, and the feeders' own placing rate.
 2. Export: 1,000,000 call rows are inserted for the bench account (INSERT ... SELECT generate_series, in
    batches), then GET /api/v1/calls/export is read through Django's test client with an API key (the real view,
    authentication, filters and streaming response; no HTTP socket). Figures: rows/s, bytes, and the process's
@@ -44,6 +45,7 @@ LEAD_SECONDS = 3.0  # the feeder keeps at most this much of the queue ahead of n
 EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "1000000"))
 INSERT_BATCH = 100_000
 WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+FEEDERS = int(os.environ.get("BENCH_FEEDERS", "4"))  # processes placing calls (call_place), like API clients
 PHASES = set(os.environ.get("BENCH_PHASES", "pacing,export").split(","))
 FLOW = "<Response><Hangup/></Response>"
 
@@ -57,6 +59,7 @@ def environment() -> None:
     os.environ.setdefault("SECRET_KEY", "bench-calls-not-secret")
     os.environ["CALL_ACCOUNT_CHANNEL_LIMIT"] = "0"
     os.environ["SIMULATED_SWITCH_SPEED"] = "1000000"
+    os.environ["CALL_MAX_LENGTH_S"] = str(10**9)  # at 10^6x, 4 h of call time would be 14 ms
     os.environ.setdefault("API_RATE_LIMIT", "100000/s")
 
 
@@ -153,13 +156,40 @@ def prepare():
 # --- 1. Pacing ------------------------------------------------------------------------------------------------
 
 
-def pacing(account, rate: float) -> dict:
-    from datetime import datetime
+def run_feeder(account_id: int, count: int, offset: int, conn) -> None:
+    """Place `count` calls through call_place, keeping at most LEAD_SECONDS of the queue ahead of now."""
+    try:
+        conn.send(feed(account_id, count, offset))
+    except Exception as exc:  # noqa: BLE001 - the parent must not wait forever for a feeder that died
+        conn.send(f"feeder failed: {type(exc).__name__}: {exc}")
 
+
+def feed(account_id: int, count: int, offset: int) -> list[int]:
+    setup_django()
     from django.utils import timezone
 
-    from telephony.models import Call, OutboundPolicy
+    from telephony.models import OutboundPolicy
     from telephony.services.outbound import call_place
+    from tenants.models import Account
+
+    account = Account.objects.get(pk=account_id)
+    ids = []
+    for n in range(offset, offset + count):
+        while True:  # like a bulk campaign's feeder: place as room frees up, not everything at once
+            ahead = OutboundPolicy.objects.filter(account=account).values_list("next_dispatch_at", flat=True).get()
+            if ahead is None or (ahead - timezone.now()).total_seconds() < LEAD_SECONDS:
+                break
+            time.sleep(0.1)
+        call = call_place(account=account, actor="bench", from_=CALLER, to=f"+1310{n % 10_000_000:07d}", xml=FLOW)
+        ids.append(call.pk)
+    return ids
+
+
+def pacing(account, rate: float) -> dict:
+    import multiprocessing
+    from datetime import datetime
+
+    from telephony.models import Call, OutboundPolicy
 
     wipe(account)
     OutboundPolicy.objects.update_or_create(
@@ -172,21 +202,30 @@ def pacing(account, rate: float) -> dict:
         },
     )
     total = int(rate * PACING_SECONDS)
-    ids: list[int] = []
-    started = time.monotonic()
-    for n in range(total):
-        while True:  # keep only a few seconds of calls queued ahead, like a bulk campaign's feeder
-            ahead = OutboundPolicy.objects.filter(account=account).values_list("next_dispatch_at", flat=True).get()
-            if ahead is None or (ahead - timezone.now()).total_seconds() < LEAD_SECONDS:
-                break
-            time.sleep(0.2)
-        call = call_place(account=account, actor="bench", from_=CALLER, to=f"+1310{n % 10_000_000:07d}", xml=FLOW)
-        ids.append(call.pk)
-    placing_s = time.monotonic() - started
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    share = -(-total // FEEDERS)
+    for index in range(FEEDERS):
+        count = max(0, min(share, total - index * share))
+        parent, child = context.Pipe()
+        process = context.Process(target=run_feeder, args=(account.pk, count, index * share, child))
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    replies = [pipe.recv() for pipe in pipes]
+    for process in processes:
+        process.join()
+    failures = [reply for reply in replies if isinstance(reply, str)]
+    if failures:
+        raise SystemExit("; ".join(failures))
+    ids = [pk for reply in replies for pk in reply]
     deadline = time.monotonic() + 120
     while Call.objects.filter(pk__in=ids, initiated_at__isnull=True).exists() and time.monotonic() < deadline:
         time.sleep(0.5)
-    rows = list(Call.objects.filter(pk__in=ids).values_list("initiated_at", "variables", "status"))
+    rows = list(Call.objects.filter(pk__in=ids).values_list("initiated_at", "variables", "status", "created_at"))
+    placed = sorted(r[3] for r in rows)
+    slots = sorted(datetime.fromisoformat(r[1]["engine"]["outbound"]["slot"]) for r in rows)
+    offered = (len(slots) - 1) / (slots[-1] - slots[0]).total_seconds() if len(slots) > 1 else 0
     dispatched = sorted(r[0] for r in rows if r[0] is not None)
     lateness = [
         (r[0] - datetime.fromisoformat(r[1]["engine"]["outbound"]["slot"])).total_seconds() * 1000
@@ -208,12 +247,17 @@ def pacing(account, rate: float) -> dict:
         "failed": sum(1 for r in rows if r[2] == "failed"),
         "measured_per_s": round(measured, 3),
         "error_pct": round((measured / rate - 1) * 100, 2) if measured else None,
+        # The schedule the placed calls got: below the configured rate when the feeders could not place calls
+        # as fast as the pace (each call's slot is then the moment it was placed).
+        "offered_per_s": round(offered, 3),
+        "error_vs_offered_pct": round((measured / offered - 1) * 100, 2) if measured and offered else None,
         "lateness_p50_ms": round(percentile(lateness, 0.5), 1),
         "lateness_p99_ms": round(percentile(lateness, 0.99), 1),
         "lateness_max_ms": round(max(lateness), 1) if lateness else None,
         "busiest_second": max(steady) if steady else None,
         "quietest_second": min(steady) if steady else None,
-        "feeder_placed_per_s": round(total / placing_s, 1),
+        "feeders": FEEDERS,
+        "feeders_placed_per_s": round((len(placed) - 1) / (placed[-1] - placed[0]).total_seconds(), 1),
     }
 
 

@@ -290,6 +290,9 @@ PLATFORM_SIP_DOMAIN = env.str("PLATFORM_SIP_DOMAIN", default="example.net")
 # The web callback (/api/v1/web-callback) refuses a SIP password sent over plain HTTP (behind a TLS proxy,
 # SECURE_PROXY_SSL_HEADER says the request was HTTPS). Off only for local development.
 WEB_CALLBACK_REQUIRE_HTTPS = env.bool("WEB_CALLBACK_REQUIRE_HTTPS", default=not DEBUG)
+# Largest request body read into memory (uploads excepted): room for a bulk call's 100,000 destinations in one
+# JSON body, written with spaces and brackets ("+1 (201) 555-0123"), beside its do-not-call list.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
 # Outbound URL policy (telephony/urlpolicy.py): loopback and private networks are refused unless named here.
 OUTBOUND_URL_ALLOW_LOOPBACK = env.bool("OUTBOUND_URL_ALLOW_LOOPBACK", default=False)
 OUTBOUND_URL_ALLOWED_NETWORKS = env.list("OUTBOUND_URL_ALLOWED_NETWORKS", default=[])

@@ -202,7 +202,7 @@ class BulkCallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
         return self._change(services.bulk_call_cancel)
 
     @extend_schema(
-        summary="The results as CSV: position, destination, attempts, status, duration, last_call_id",
+        summary="The results as CSV: position, destination, attempts, status, duration, last_call_id, reason",
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), **COMMON_ERRORS},
     )
     @action(detail=True, methods=["get"], pagination_class=None, renderer_classes=[renderers.JSONRenderer, CsvRenderer])

@@ -6,7 +6,8 @@ setting; `SimulatedCarrier` (simulated.py) is the built-in one.
 
 Sending (platform -> carrier)
     `submit(message)` is called by a messaging worker for one outbound `telephony.models.Message` that it has
-    claimed (status `sending`), outside any database transaction. It hands the message to the carrier and
+    claimed (status `sending`), outside any database transaction (through `submit_many` for a batch, which an
+    adapter may override to pipeline them). It hands the message to the carrier and
     returns a `SubmitResult` at once: `accepted=True` with the carrier's id for it (an SMPP submit_sm_resp
     message_id, an HTTP API's id), or `accepted=False` with an error code and text when the carrier refused it
     (the message becomes `failed`). It must not wait for the delivery receipt. Raising means the adapter itself
@@ -22,7 +23,9 @@ endpoint receiving the carrier's callbacks):
         error_code="", error_text="")`
         a delivery receipt (SMPP deliver_sm with a receipt, a DLR callback). `status` is `delivered` (DELIVRD),
         `undelivered` (UNDELIV, EXPIRED, REJECTD) or `failed` (a carrier-side failure after acceptance). Late and
-        repeated receipts are ignored; a receipt arriving before the submit's outcome was recorded counts the
+        repeated receipts are ignored. A receipt for an id no message carries yet raises `ReceiptTooEarly`
+        (retry it shortly); an adapter whose receipts can outrun its submit's answer may record the id first with
+        `message_attach_carrier_id`, and a receipt then arriving before the outcome was recorded counts the
         message sent first.
     `telephony.services.messaging.message_receive(from_=..., to=..., text=..., carrier=..., carrier_message_id=...)`
         an inbound message (SMPP deliver_sm without a receipt, an MO callback) to one of the platform's numbers.
@@ -60,3 +63,7 @@ class CarrierAdapter(ABC):
     @abstractmethod
     def submit(self, message: Message) -> SubmitResult:
         """Hand one outbound message to the carrier; see the module docstring."""
+
+    def submit_many(self, messages: list[Message]) -> list[SubmitResult]:
+        """Hand several messages over, one result each in order. Override to pipeline them (SMPP windowing)."""
+        return [self.submit(message) for message in messages]

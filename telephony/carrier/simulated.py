@@ -10,8 +10,9 @@
   Actions: `deliver` (receipt delivered after `after_ms`), `fail` (refused at submit with `error_code`),
   `undelivered` (accepted, then an undelivered receipt after `after_ms`), `silent` (accepted, never a receipt).
 
-Receipts are reported through `message_receipt` by a Celery task with a countdown, like a carrier's DLR arriving
-later on its own connection.
+Receipts are reported through `message_receipt` by a Celery task with a countdown (one per submitted batch and
+delay), like a carrier's DLRs arriving later on their own connection; one that arrives before the worker recorded
+the submit is tried again shortly, as carriers retry DLRs.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def _matches(pattern: str, number: str) -> int:
     return 0
 
 
-def rule_for(number: str) -> dict:
+def rule_for(number: str, rows: list[SimulatedCarrierRule] | None = None) -> dict:
+    """The behaviour for a destination; `rows` are the rule rows when the caller already read them."""
     best, score = None, 0
-    for row in SimulatedCarrierRule.objects.all():
+    for row in SimulatedCarrierRule.objects.all() if rows is None else rows:
         value = _matches(row.match, number)
         if value > score:
             best, score = row, value
@@ -59,44 +61,61 @@ def rule_for(number: str) -> dict:
     return {**DEFAULT_RULE, **(config.get("default") or {}), **(best or {})}
 
 
-def on_net(number: str) -> bool:
-    return MessagingNumber.objects.filter(number=number, phone_number__status=PhoneNumber.Status.ACTIVE).exists()
+def on_net(numbers: list[str]) -> set[str]:
+    """Which of these numbers are the platform's own SMS numbers."""
+    return set(
+        MessagingNumber.objects.filter(number__in=numbers, phone_number__status=PhoneNumber.Status.ACTIVE).values_list(
+            "number", flat=True
+        )
+    )
 
 
 class SimulatedCarrier(CarrierAdapter):
     name = "simulated"
 
     def submit(self, message: Message) -> SubmitResult:
-        from telephony.services.messaging import message_attach_carrier_id, message_receive
+        return self.submit_many([message])[0]
 
-        carrier_id = f"sim-{uuid.uuid4()}"
-        if on_net(message.to_number):
-            message_attach_carrier_id(message=message, carrier=self.name, carrier_message_id=carrier_id)
-            message_receive(
-                from_=message.from_number, to=message.to_number, text=message.text, carrier=self.name,
-                carrier_message_id=carrier_id,
-            )  # fmt: skip
-            self._report(carrier_id, "delivered", 0)
-            return SubmitResult(True, carrier_id)
-        rule = rule_for(message.to_number)
-        action = rule.get("action", "deliver")
-        code, text = DEFAULT_ERRORS.get(action, ("", ""))
-        code, text = rule.get("error_code") or code, rule.get("error_text") or text
-        if action == "fail":
-            return SubmitResult(False, error_code=code, error_text=text)
-        message_attach_carrier_id(message=message, carrier=self.name, carrier_message_id=carrier_id)
-        if action == "undelivered":
-            self._report(carrier_id, "undelivered", int(rule.get("after_ms") or 0), code, text)
-        elif action != "silent":
-            self._report(carrier_id, "delivered", int(rule.get("after_ms") or 0))
-        return SubmitResult(True, carrier_id)
+    def submit_many(self, messages: list[Message]) -> list[SubmitResult]:
+        from telephony.services.messaging import message_receive
 
-    def _report(self, carrier_id: str, status: str, after_ms: int, code: str = "", text: str = "") -> None:
-        from telephony.messaging_tasks import simulated_receipt
+        results: list[SubmitResult] = []
+        receipts: dict[int, list[list[str]]] = {}  # delay (ms) -> receipts due then
+        ours = on_net(list({message.to_number for message in messages}))
+        rows = list(SimulatedCarrierRule.objects.all())
+        for message in messages:
+            carrier_id = f"sim-{uuid.uuid4()}"
+            if message.to_number in ours:
+                message_receive(
+                    from_=message.from_number, to=message.to_number, text=message.text, carrier=self.name,
+                    carrier_message_id=carrier_id,
+                )  # fmt: skip
+                receipts.setdefault(0, []).append([carrier_id, "delivered", "", ""])
+                results.append(SubmitResult(True, carrier_id))
+                continue
+            rule = rule_for(message.to_number, rows)
+            action = rule.get("action", "deliver")
+            code, text = DEFAULT_ERRORS.get(action, ("", ""))
+            code, text = rule.get("error_code") or code, rule.get("error_text") or text
+            if action == "fail":
+                results.append(SubmitResult(False, error_code=code, error_text=text))
+                continue
+            after_ms = int(rule.get("after_ms") or 0)
+            if action == "undelivered":
+                receipts.setdefault(after_ms, []).append([carrier_id, "undelivered", code, text])
+            elif action != "silent":
+                receipts.setdefault(after_ms, []).append([carrier_id, "delivered", "", ""])
+            results.append(SubmitResult(True, carrier_id))
+        for after_ms, batch in receipts.items():
+            self._report(batch, after_ms)
+        return results
+
+    def _report(self, receipts: list[list[str]], after_ms: int) -> None:
+        from telephony.messaging_tasks import simulated_receipts
 
         # After the caller's commit (at once outside a transaction), as a carrier's receipt comes after the submit.
         transaction.on_commit(
-            lambda: simulated_receipt.apply_async(
-                args=[self.name, carrier_id, status, code, text], countdown=after_ms / 1000 if after_ms > 0 else None
+            lambda: simulated_receipts.apply_async(
+                args=[self.name, receipts], countdown=after_ms / 1000 if after_ms > 0 else None
             )
         )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
-from telephony.models import SipConnection, SipUser
+from telephony.models import SipUser
 
 _SELECT = """
 SELECT contact, received, user_agent, expires, callid, last_modified, socket
@@ -72,11 +72,3 @@ def registrations_for_login(username: str, domain: str) -> list[Registration]:
 
 def sip_user_registrations(sip_user: SipUser) -> list[Registration]:
     return registrations_for_login(sip_user.login, sip_user.domain.domain)
-
-
-def sip_connection_registrations(connection_: SipConnection) -> list[Registration]:
-    from telephony.sipauth import connection_realm
-
-    if not connection_.username:
-        return []
-    return registrations_for_login(connection_.username, connection_realm())

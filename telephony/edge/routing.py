@@ -24,11 +24,7 @@ _DIALABLE = re.compile(r"^\+?[0-9]{3,15}$")
 class Caller:
     kind: str  # "sip_user" | "sip_connection"
     sip_user: SipUser | None = None
-    sip_connection: SipConnection | None = None
-
-    @property
-    def account(self):
-        return (self.sip_user or self.sip_connection).account
+    connection_id: int | None = None  # trunk traffic is routed by the number it calls, not by the trunk
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ def caller_by_credentials(auth_user: str, auth_realm: str) -> Caller | None:
             .first()
         )
         if connection is not None and connection.account.is_active:
-            return Caller("sip_connection", sip_connection=connection)
+            return Caller("sip_connection", connection_id=connection.pk)
         return None
     user = (
         SipUser.objects.select_related("account", "domain", "caller_id_number", "sip_connection")
@@ -96,7 +92,7 @@ def caller_by_address(source_ip: str) -> Caller | None:
     )
     for pk, allowed in candidates:
         if _allows(allowed, address):
-            return Caller("sip_connection", sip_connection=SipConnection.objects.select_related("account").get(pk=pk))
+            return Caller("sip_connection", connection_id=pk)
     return None
 
 
@@ -105,6 +101,11 @@ def challenge_realm(from_domain: str) -> str | None:
     domain = from_domain.lower()
     if domain == connection_realm().lower():
         return connection_realm()
+    try:
+        ipaddress.ip_address(domain.strip("[]"))
+        return None  # trunks put their address there; no SIP domain is an IP address
+    except ValueError:
+        pass
     if SipDomain.objects.filter(domain=domain).exists():
         return domain
     return None

@@ -100,7 +100,9 @@ class Effects:
         if self.wakeups:
             CallWakeup.objects.bulk_create(self.wakeups)
         if self.consumed:
-            CallWakeup.objects.filter(pk__in=self.consumed).delete()
+            from telephony.engine.claims import delete_wakeups
+
+            delete_wakeups(self.root_id, ids=self.consumed)  # only a step (with its root) consumes wake-ups
         if self.http:
             CallHttpRequest.objects.bulk_create(self.http)
         if self.events:

@@ -120,6 +120,10 @@ def _dispatch(step, leg: Call, data: dict) -> None:
     step.switch.originate(root, caller_id=root.from_number, timeout_ms=timeout_ms)
     step.effects.touch(root, "switch_call_id")
     _later(step, root, now + step.real(timeout_ms), {"action": "ring_timeout"})
+    max_length_s = out.get("max_length_s") or settings.CALL_MAX_LENGTH_S
+    step.effects.wakeups.append(
+        CallWakeup(root=root, kind=CallWakeup.Kind.LIMIT, due_at=now + step.real(max_length_s * 1000))
+    )
 
 
 def _ring_timeout(step, leg: Call, data: dict) -> None:

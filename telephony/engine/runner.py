@@ -40,7 +40,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from telephony.engine.claims import LostClaim, claim, kick
+from telephony.engine.claims import LostClaim, claim, claim_and_load, kick
 from telephony.engine.context import Effects
 from telephony.engine.step import Signal, Step
 from telephony.models import FINAL_STATUSES, Call, CallStatus, CallWakeup
@@ -59,14 +59,17 @@ __all__ = ["LostClaim", "Signal", "Step", "claim", "fail_call", "kick", "process
 def process_call(call_id: int) -> None:
     """Advance a call as far as it can go now (the `advance` task). Safe to run any number of times."""
     for _ in range(MAX_ROUNDS):
-        lease = claim(call_id)
-        if lease is None:
+        claimed = claim_and_load(call_id)
+        if claimed is None:
             return  # nothing to do, or another worker has it (and looks again when it lets go)
+        lease = claimed.lease
         try:
-            step = Step(call_id, lease)
+            step = Step(call_id, lease, claimed)
             step.run()
             if step.root.flow_state == FlowState.DONE and step.root.is_final:
                 return  # a report arriving now about an ended call has nothing to change
+            if step.root.flow_state != FlowState.RUNNING and not step.more_due:
+                return  # nothing due now; what falls due later has its own task (or the sweeper)
         except LostClaim:
             logger.warning("Call %s: claim lost mid-step; the new holder repeats the step", call_id)
             return

@@ -15,12 +15,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from telephony.callflow import Document, Node
 from telephony.engine import commands, control
-from telephony.engine.claims import EXTEND_SQL, LostClaim, claim_update, due_horizon
+from telephony.engine.claims import (
+    EXTEND_SQL,
+    LOADED_RELATIONS,
+    Claimed,
+    LostClaim,
+    claim_update,
+    delete_wakeups,
+    due_horizon,
+    release,
+)
 from telephony.engine.context import Effects, PendingEvent, enter_step, leave_step
 from telephony.engine.variables import builtins, meta, render
 from telephony.models import Call, CallStatus, CallWakeup, SipConnection
@@ -61,9 +69,11 @@ class Signal:
 class Step:
     """One worker's turn at one call tree, under its claim."""
 
-    def __init__(self, call_id: int, lease: datetime):
+    def __init__(self, call_id: int, lease: datetime, claimed: Claimed | None = None):
         self.root_id = call_id
         self.lease = lease
+        self.claimed = claimed  # the call and its due wake-ups, loaded with the claim (claims.claim_and_load)
+        self.more_due = True  # after the save: whether work for the call is due already (see _persist)
         self.effects = Effects(root_id=call_id)
         self.switch = get_switch()
         self.scale = self.switch.time_scale() or 1.0
@@ -88,15 +98,18 @@ class Step:
             leave_step(token)
 
     def _load(self) -> None:
-        self.root = Call.objects.select_related("account", "app", "phone_number", "sip_user").get(pk=self.root_id)
+        if self.claimed is not None:
+            self.root, self.queue = self.claimed.root, self.claimed.wakeups
+        else:
+            self.root = Call.objects.select_related(*LOADED_RELATIONS).get(pk=self.root_id)
+            horizon = timezone.now() + due_horizon()
+            self.queue = list(
+                CallWakeup.objects.filter(root_id=self.root_id, due_at__lte=horizon).order_by("due_at", "id")
+            )
         variables = self.root.variables if isinstance(self.root.variables, dict) else {}
         variables.setdefault("engine", {})
         self.root.variables = variables
         self.doc = Document.from_json(self.root.document) if self.root.document else None
-        horizon = timezone.now() + due_horizon()
-        self.queue: list[CallWakeup] = list(
-            CallWakeup.objects.filter(root_id=self.root_id, due_at__lte=horizon).order_by("due_at", "id")
-        )
 
     @property
     def engine(self) -> dict:
@@ -195,19 +208,18 @@ class Step:
         if self.document_changed:
             fields.add("document")
         values = {name: getattr(root, name) for name in fields}
+        now = timezone.now()
+        due_by = None if final else now + due_horizon()
         with transaction.atomic():
-            updated = Call.objects.filter(pk=root.pk, engine_claimed_until=self.lease).update(
-                engine_claimed_until=None, **values
-            )
-            if updated != 1:
-                raise LostClaim()
+            arrived = release(root, self.lease, values, consumed=self.effects.consumed, due_by=due_by)
             if final:
                 # Everything left (the length limit, reports of the far ends) goes, with what this step consumed.
-                CallWakeup.objects.filter(root_id=root.pk).filter(
-                    ~Q(event="record_done") | Q(pk__in=self.effects.consumed)
-                ).delete()
+                delete_wakeups(root.pk, ids=self.effects.consumed, all_but_recordings=True)
                 self.effects.consumed = []
             self.effects.flush()
+        # Work for this call due now: something arrived while the step held the claim, or a wake-up the step made
+        # (an inline wait it had no budget left for). The worker claims again rather than leave it to a task.
+        self.more_due = arrived or (due_by is not None and any(w.due_at <= due_by for w in self.effects.wakeups))
 
     # --- Applying wake-ups --------------------------------------------------------------------------------
 

@@ -137,6 +137,8 @@ def _flow(sip_user: SipUser, event: str, call: Call) -> str:
     # their behalf), and received it otherwise.
     if call.direction == Call.Direction.OUTBOUND_API:
         return "OUT"
+    if (call.variables or {}).get("edge", {}).get("caller_user"):  # the SIP edge: a call the user's phone placed
+        return "OUT"
     if call.direction == Call.Direction.INBOUND and _login_of(call.from_number, sip_user).lower() == (
         sip_user.login.lower()
     ):

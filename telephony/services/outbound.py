@@ -331,7 +331,7 @@ def call_place(
     to a campaign's destination (its `last_call`).
     """
     errors = FieldErrors()
-    policy = policy_for(account, lock=True)  # the lock serialises the account's slots (its pace)
+    policy = policy_for(account)  # read for the destination rules; locked below, only to take the slot
     if not account.is_active:
         errors.add("from", "The account is suspended; it cannot place calls.", "account_suspended")
     from_number, number, sip_user = _resolve_from(account, from_, caller_sip_user, errors)
@@ -370,6 +370,8 @@ def call_place(
 
     switch = get_switch()
     now = timezone.now()
+    # The lock serialises the account's slots (its pace); taken last, it is held only for the inserts.
+    policy = OutboundPolicy.objects.select_for_update().get(pk=policy.pk)
     slot, in_time = _reserve_slot(policy, now)
     call = Call(
         account=account,
@@ -402,6 +404,7 @@ def call_place(
             "outbound": {
                 "timeout_ms": timeout_s * 1000,
                 "time_limit_s": time_limit_s,
+                "max_length_s": max_length_s,
                 "url": url if "url" in given and len(given) == 1 else "",
                 "method": method,
                 "slot": slot.isoformat(),
@@ -428,12 +431,9 @@ def call_place(
         )
         call.flow_state = Call.FlowState.DONE
     else:
-        scale = switch.time_scale() or 1.0
+        # The maximum call length is counted from the dispatch (engine/control.py), not from the queue.
         effects.wakeups.append(
             CallWakeup(root=call, leg=call, kind=CallWakeup.Kind.CONTROL, data={"action": "dispatch"}, due_at=slot)
-        )
-        effects.wakeups.append(
-            CallWakeup(root=call, kind=CallWakeup.Kind.LIMIT, due_at=slot + timedelta(seconds=max_length_s / scale))
         )
     effects.flush()  # the dispatch wake-up is announced to a worker after the commit
     if bulk_call_item is not None:

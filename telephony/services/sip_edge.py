@@ -213,7 +213,8 @@ def _end(effects: Effects, leg: Call, status: str, code: int | None, reason: str
 
 def _refuse_a_leg(a_leg: Call, status: str, code: int, reason: str, cause: int | None = None) -> EdgeAnswer:
     """A new A-leg refused at once: initiated, then its final state; saved with its events."""
-    with transaction.atomic():
+    # No savepoint when called inside the decision's transaction: an error there undoes the whole decision.
+    with transaction.atomic(savepoint=False):
         effects = Effects()
         effects.new_legs.append(a_leg)
         leg_transition(leg=a_leg, status=CallStatus.INITIATED, effects=effects)
@@ -249,7 +250,7 @@ def _user_to_user(invite: InviteRequest, user: SipUser, callee: SipUser) -> Edge
 
 
 def _to_pstn(invite: InviteRequest, user: SipUser, number: str, caller_id: str) -> EdgeAnswer:
-    connection = user.sip_connection or user.domain.default_sip_connection
+    connection = user.sip_connection or user.domain.default_sip_connection or _account_trunk(user.account)
     a_leg = _new_a_leg(account=user.account, invite=invite, from_number=user.sip_uri, to_number=number, sip_user=user)
     a_leg.variables["edge"].update(kind="forward", caller_user=True)
     if connection is None or not connection.is_active or not connection.inbound_host:
@@ -261,6 +262,11 @@ def _to_pstn(invite: InviteRequest, user: SipUser, number: str, caller_id: str) 
         return _refuse_a_leg(a_leg, refusal.status, refusal.sip_code, refusal.reason, refusal.cause)
     target = _Target(to=number, connection=connection, routes=[{"uri": _connection_uri(connection, number)}])
     return _start_forward(a_leg, [target], limit_account=None)
+
+
+def _account_trunk(account) -> SipConnection | None:
+    """The account's first active SIP connection that can take calls (has an inbound host)."""
+    return SipConnection.objects.filter(account=account, is_active=True).exclude(inbound_host="").order_by("id").first()
 
 
 def _connection_uri(connection: SipConnection, number: str) -> str:
@@ -377,7 +383,7 @@ def _record_inbound(invite: InviteRequest, decision: RoutingDecision) -> EdgeAns
     return _start_inbound(a_leg, decision, [target])
 
 
-def _admit(effects: Effects, a_leg: Call, decision: RoutingDecision):
+def _admit(decision: RoutingDecision):
     return limits.admit_inbound(
         account=decision.account,
         app=decision.app,
@@ -386,11 +392,11 @@ def _admit(effects: Effects, a_leg: Call, decision: RoutingDecision):
 
 
 def _start_inbound(a_leg: Call, decision: RoutingDecision, targets: list[_Target]) -> EdgeAnswer:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         effects = Effects()
         effects.new_legs.append(a_leg)
         leg_transition(leg=a_leg, status=CallStatus.INITIATED, effects=effects)
-        refusal = _admit(effects, a_leg, decision)
+        refusal = _admit(decision)
         if refusal is not None:
             _end(effects, a_leg, refusal.status, refusal.sip_code, refusal.reason, refusal.cause)
             effects.flush()
@@ -417,7 +423,7 @@ def _start_app(a_leg: Call, decision: RoutingDecision) -> EdgeAnswer:
         effects = Effects()
         effects.new_legs.append(a_leg)
         leg_transition(leg=a_leg, status=CallStatus.INITIATED, effects=effects)
-        refusal = _admit(effects, a_leg, decision)
+        refusal = _admit(decision)
         if refusal is None:
             leg_transition(leg=a_leg, status=CallStatus.RINGING, effects=effects)
         else:
@@ -460,11 +466,12 @@ def _advance_app(a_leg: Call, effects: Effects, step: flows.EdgeStep, run_state:
                 effects.flush()
                 return EdgeAnswer("relay", routes=routes, timeout_ms=node.get("timeout"), call=a_leg)
             effects.flush()
+        # Nothing could ring: the Dial is over at once, and the flow goes on with fresh writes.
+        effects = step.effects = Effects()
         status, code = _dial_result(failed)
         run_state = _after_dial(a_leg, effects, step, run_state.document, node, status, code, None)
         if isinstance(run_state, flows.FlowStop):
             return _finish_app(a_leg, effects, run_state)
-        effects = step.effects = Effects()
     return _finish_app(a_leg, effects, flows.FlowStop(sip_code=500, reason="The flow dialled too many times."))
 
 
@@ -529,12 +536,7 @@ def _dial_target(step, a_leg: Call, clause) -> _Target:
             user = SipUser.objects.select_related("domain").get(pk=local.sip_user_id)
             return _Target(to=user.sip_uri, sip_user=user, clause=clause,
                            routes=_contact_routes(user.login, user.domain.domain))  # fmt: skip
-        connection = (
-            SipConnection.objects.filter(account=a_leg.account, is_active=True)
-            .exclude(inbound_host="")
-            .order_by("id")
-            .first()
-        )
+        connection = _account_trunk(a_leg.account)
         if connection is None:
             failure = (CallStatus.FAILED, 503, "No SIP connection with an inbound host to reach it.")
             return _Target(to=number, routes=[], clause=clause, failure=failure)

@@ -75,6 +75,16 @@ def test_it_refuses_a_bad_request_naming_the_field(alice_api, caller_id, fields,
     assert not BulkCall.objects.exists()
 
 
+def test_it_accepts_100000_destinations_written_as_people_write_them(alice_api, caller_id):
+    destinations = [f"+1 (202) {n // 10000:03d}-{n % 10000:04d}" for n in range(100_000)]
+
+    response = create(alice_api, caller_id, destinations=destinations)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["total"] == 100_000 and response.json()["invalid_count"] == 0
+    assert BulkCallItem.objects.filter(state="pending").count() == 100_000
+
+
 def test_it_refuses_more_than_100000_destinations(alice_api, caller_id):
     response = create(alice_api, caller_id, destinations=[f"+1202{n:07d}" for n in range(100_001)])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from telephony.models import BulkCall, SimulatorRule
+from telephony.models import BulkCall, BulkCallItem, SimulatorRule
 from telephony.tests.isolation_sip import make_number
 from tenants.tests.browser import log_in, screenshot
 from tenants.tests.fixtures import start_celery_worker, stop_celery_worker
@@ -20,7 +20,9 @@ CSV = b"name,number\nAnn,+13105550101\nBob,+13105550102\nCy,not-a-number\nDee,+1
 
 @pytest.fixture
 def worker_with_beat(transactional_db):
-    process = start_celery_worker(beat=True, log_name="test-bulk-worker.log")
+    # At 100x (not the suite's 1000x) a call's maximum length is 144 s of wall-clock time, not 14 s: a loaded
+    # machine must not end the calls before they are answered.
+    process = start_celery_worker(beat=True, log_name="test-bulk-worker.log", env={"SIMULATED_SWITCH_SPEED": "100"})
     yield process
     stop_celery_worker(process)
 
@@ -51,6 +53,8 @@ def test_it_starts_a_bulk_call_from_a_csv_and_shows_its_progress_live(live_serve
     screenshot(page, "bulkcall_detail_started")
 
     expect(page.get_by_test_id("bulk-done")).to_have_text("4", timeout=60_000)
+    outcomes = list(BulkCallItem.objects.values_list("destination", "outcome", "reason"))
+    assert [outcome for _, outcome, _ in outcomes] == ["completed"] * 4, outcomes
     expect(page.get_by_test_id("count-completed")).to_have_text("4")
     expect(page.get_by_test_id("bulk-status")).to_have_text("Completed", timeout=10_000)
     assert page.get_by_test_id("bulk-bar").evaluate("bar => bar.value") == 100

@@ -133,9 +133,9 @@ def test_pause_stops_new_calls_resume_continues_and_cancel_ends_the_rest(alice):
         assert dispatch(bulk) == 2
         bulk_calls.bulk_call_cancel(account=alice.account, actor=None, bulk_call=bulk)
         clock.shift(5)
-        assert dispatch(bulk) == 0
+        assert bulk_calls.bulk_calls_tick() == 0
         finish_calls(bulk)
-        dispatch(bulk)
+        bulk_calls.bulk_calls_tick()  # a canceled campaign is still visited while it has calls in flight
 
     counts = bulk_calls.bulk_call_counts(bulk)
     assert counts["completed"] == 4 and counts["canceled"] == 2 and counts["calling"] == 0
@@ -169,3 +169,13 @@ def test_a_destination_the_accounts_policy_refuses_ends_failed_with_the_reason(a
     refused = item(bulk, ANSWERS)
     assert (refused.state, refused.outcome, refused.attempts, refused.last_call) == ("done", "failed", 1, None)
     assert "GB" in refused.reason
+
+
+def test_a_campaign_with_nothing_left_to_call_completes_at_its_first_pass(alice):
+    bulk = start(alice.account, [ANSWERS], do_not_call=[ANSWERS])
+
+    assert bulk_calls.bulk_calls_tick() == 0
+
+    bulk.refresh_from_db()
+    assert bulk.status == "completed" and bulk.last_progress["do-not-call"] == 1
+    assert Event.objects.filter(type="bulk_call.completed", object_id=str(bulk.public_id)).exists()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -64,8 +67,12 @@ def test_it_starts_a_bulk_call_from_an_uploaded_csv(client, alice):
         ("+12025550101", "pending"),
         ("+12025550102", "skipped"),
     ]
-    page = client.get(response["Location"]).content.decode()
+    with time_machine.travel(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))):  # a Sunday
+        page = client.get(response["Location"]).content.decode()
     assert "not-a-number" in page and 'data-testid="bulk-bar"' in page
+    assert 'data-testid="bulk-outside-window"' in page
+    with time_machine.travel(datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))):  # Monday noon
+        assert b"bulk-outside-window" not in client.get(response["Location"]).content
 
 
 def test_the_form_shows_service_errors_under_their_fields(client, alice):

@@ -351,3 +351,49 @@ def test_the_service_returns_the_queued_call_for_other_features(alice, caller):
     call = call_place(account=alice.account, actor="bulk call test", from_=caller.number, to="+13105550022", xml=SAY)
 
     assert call.status == "queued" and call.pk and call.variables["engine"]["outbound"]["actor"] == "bulk call test"
+
+
+@pytest.mark.worker
+def test_a_worker_applies_a_hangup_sent_to_a_live_call(transactional_db, alice_api, caller):
+    from tenants.tests.fixtures import start_celery_worker, stop_celery_worker
+
+    worker = start_celery_worker(env={"SIMULATED_SWITCH_SPEED": "100"}, log_name="test-worker-hangup.log")
+    try:
+        call = the_call(post_call(alice_api, **{"from": caller.number, "to": "+13105550030", "xml": LONG}))
+        wait_for(lambda: Call.objects.get(pk=call.pk).status == "in-progress", message="the answer")
+
+        assert alice_api.post(f"/api/v1/calls/{call.public_id}/hangup").status_code == 202
+
+        wait_for(lambda: Call.objects.get(pk=call.pk).is_final, message="the hangup")
+    finally:
+        stop_celery_worker(worker)
+    call = Call.objects.get(pk=call.pk)
+    assert call.status == "completed" and call.end_reason == "Hung up through the API."
+    assert not CallWakeup.objects.filter(root_id=call.pk).exists()
+
+
+def test_a_sip_user_of_the_account_can_be_the_caller(alice_api, alice):
+    from telephony.models import SipDomain, SipUser
+
+    domain = SipDomain.objects.create(account=alice.account, name="alice", domain="alice.sip.example.net")
+    user = SipUser.objects.create(account=alice.account, domain=domain, login="desk1")
+
+    response = post_call(alice_api, **{"from": "sip:desk1@alice.sip.example.net", "to": "+13105550031", "xml": SAY})
+    unknown = post_call(alice_api, **{"from": "sip:nobody@alice.sip.example.net", "to": "+13105550032", "xml": SAY})
+
+    assert response.status_code == 201 and the_call(response).sip_user == user
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_sip_user"
+
+
+def test_a_redirect_before_the_answer_changes_what_runs_on_answer(alice_api, alice, caller):
+    OutboundPolicy.objects.create(account=alice.account, calls_per_second=0.5)
+    post_call(alice_api, **{"from": caller.number, "to": "+13105550033", "xml": SAY})  # takes the first slot
+    queued = the_call(post_call(alice_api, **{"from": caller.number, "to": "+13105550034", "xml": SAY}))
+
+    response = alice_api.post(
+        f"/api/v1/calls/{queued.public_id}/redirect", {"xml": "<Response><Hangup/></Response>"}, format="json"
+    )
+
+    assert response.status_code == 202
+    call = drive(queued)
+    assert commands(call) == ["Hangup:ok"]

@@ -110,9 +110,12 @@ def test_the_catalogue_lists_every_type_with_its_schema(alice_api):
     assert ringing["schema"]["type"] == "object" and "call_id" in ringing["schema"]["properties"]
     assert listed["sip_user.*"]["family"] is True
     assert {item["name"] for item in alice_api.get("/api/v1/event-types", {"family": "message"}).json()} == {
+        "message.queued",
+        "message.sending",
         "message.sent",
         "message.delivered",
         "message.failed",
+        "message.undelivered",
         "message.received",
     }
 

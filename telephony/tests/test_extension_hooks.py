@@ -171,3 +171,29 @@ def test_a_call_placed_for_the_user_fires_dial_out_and_an_unanswered_hangup_is_u
     assert dial_out["CallerIDNam"] == "Mary Jones" and dial_out["CallerIDNum"] == "+12015550150"
     assert dial_out["CalledNumber"] == "+13105550123" and dial_out["CalledDID"] == "+13105550123"
     assert sent["UNKNOWN"]["CallFlow"] == "OUT"
+
+
+@pytest.mark.django_db
+def test_a_call_from_another_extension_names_both_extensions(mary):
+    domain = mary.domain.domain
+    root = Call(account=mary.account, direction="inbound", from_number=f"sip:john@{domain}",
+                to_number=f"sip:mary@{domain}", status="in-progress")  # fmt: skip
+    leg = Call(account=mary.account, parent=root, direction="outbound-dial", from_number=f"sip:john@{domain}",
+               to_number=f"sip:mary@{domain}", status="initiated", sip_user=mary)  # fmt: skip
+
+    params = extension_hooks.hook_params(sip_user=mary, event="dial-in", call=leg)
+
+    assert (params["CallerExtension"], params["CalledExtension"], params["CallFlow"]) == ("john", "mary", "IN")
+    assert params["CalledDID"] == "" and params["CalledNumber"] == f"sip:mary@{domain}"
+    assert params["CallStatus"] == "CALLING" and params["CallID"] == str(leg.public_id)
+
+
+@pytest.mark.django_db
+def test_the_answer_and_hangup_of_a_call_the_users_phone_placed_are_out(mary):
+    leg = Call(account=mary.account, direction="inbound", from_number="+12015550150", to_number="+13105550123",
+               status="completed", sip_user=mary, variables={"edge": {"caller_user": True}})  # fmt: skip
+
+    params = extension_hooks.hook_params(sip_user=mary, event="hangup", call=leg)
+
+    assert (params["CallFlow"], params["CallerExtension"], params["CallStatus"]) == ("OUT", "mary", "UNKNOWN")
+    assert params["CalledNumber"] == params["CalledDID"] == "+13105550123"

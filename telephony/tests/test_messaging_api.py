@@ -433,3 +433,17 @@ def test_another_accounts_message_is_not_found(alice, charlie_api):
     assert charlie_api.get(f"/api/v1/messages/{message.public_id}").status_code == 404
     assert charlie_api.get("/api/v1/messages").json()["results"] == []
     assert b"private" not in b"".join(charlie_api.get("/api/v1/messages/export").streaming_content)
+
+
+def test_message_events_reach_the_accounts_webhook_endpoints_and_show_in_the_detail(alice, alice_api):
+    from telephony.services.webhooks import webhook_endpoint_create
+
+    webhook_endpoint_create(
+        account=alice.account, actor=None, url="http://127.0.0.1:9/hooks", event_types=["message.*"]
+    )
+    sender = make_sender(alice.account)
+    message = services.message_receive(from_=OFF_NET, to=sender.number, text="hi")
+    deliveries = alice_api.get(f"/api/v1/messages/{message.public_id}").json()["deliveries"]
+    assert [(d["kind"], d["event_type"], d["url"]) for d in deliveries] == [
+        ("event", "message.received", "http://127.0.0.1:9/hooks")
+    ]

@@ -113,6 +113,7 @@ def test_the_sip_user_page_lists_its_live_registrations_in_a_browser(
     expect(row).to_contain_text(f"sip:reg-gus@127.0.0.1:{port}")
     expect(row).to_contain_text("sipp-register")
     expect(row).to_contain_text("127.0.0.1")
+    expect(page.get_by_test_id("sipuser-state")).to_have_text("Online")
     screenshot(page, "sipuser_registrations")
 
 

@@ -17,6 +17,7 @@ from telephony.models import Call, SipConnection
 from telephony.services import sip as sip_services
 from telephony.tests.engine_support import make_app, next_number
 from telephony.tests.isolation_sip import make_number
+from telephony.tests.receivers import receiver_fixture  # noqa: F401 - the receiver fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -194,7 +195,7 @@ def test_a_sip_user_reaches_the_pstn_through_its_sip_connection(edge, alice, acm
     assert Call.objects.get(parent=root).sip_connection_id == carrier.pk
 
 
-def test_a_sip_user_without_a_connection_cannot_reach_the_pstn(edge, acme):
+def test_a_sip_user_without_any_connection_of_its_account_cannot_reach_the_pstn(edge, acme):
     domain = acme[0]
     answer = invite(edge, from_user="ann", from_domain=domain.domain, auth_user="ann", auth_realm=domain.domain,
                     to_user="+442079460000", to_domain=domain.domain)  # fmt: skip
@@ -207,3 +208,90 @@ def test_a_disabled_user_cannot_place_calls_even_with_a_valid_digest(edge, alice
     answer = invite(edge, from_user="ann", from_domain=domain.domain, auth_user="ann", auth_realm=domain.domain,
                     to_user="ben", to_domain=domain.domain)  # fmt: skip
     assert (answer["action"], answer["code"]) == ("reply", 403)
+
+
+def test_the_switch_setting_chooses_the_edge_which_refuses_what_needs_media(settings, alice):
+    from telephony.models import CallWakeup
+    from telephony.switch import get_switch
+    from telephony.switch.kamailio import KamailioSwitch
+
+    settings.SWITCH_ADAPTER = "telephony.switch.kamailio.KamailioSwitch"
+    switch = get_switch()
+    assert isinstance(switch, KamailioSwitch) and switch.name == "kamailio"
+    leg = Call.objects.create(account=alice.account, direction="outbound-api", from_number="+12015550100",
+                              to_number="+12015550101", source="kamailio")  # fmt: skip
+    switch.originate(leg, caller_id="+12015550100", timeout_ms=30000)
+    wakeup = CallWakeup.objects.get(leg=leg)
+    assert (wakeup.event, wakeup.data["sip_code"]) == ("failed", 488)
+    assert "no media server" in wakeup.data["reason"]
+
+
+def test_a_connections_channel_limit_refuses_the_call_over_it(edge, alice, acme):
+    pbx = sip_services.sip_connection_create(account=alice.account, actor=None, name="Small PBX", auth_type="ip",
+                                             allowed_ips=["198.51.100.21"], inbound_host="pbx2.example.com",
+                                             channel_limit=1)  # fmt: skip
+    number = make_number(alice.account, next_number(), sip_connection=pbx)
+    assert invite(edge, to_user=number.number)["action"] == "relay"
+    second = invite(edge, to_user=number.number)
+    assert (second["action"], second["code"]) == ("reply", 486)
+    assert "channel limit" in Call.objects.get(switch_call_id=second["call_id"]).end_reason
+
+
+def test_a_caller_who_cancels_ends_every_leg_canceled(edge, alice, acme):
+    pbx = sip_services.sip_connection_create(
+        account=alice.account, actor=None, name="PBX 3", auth_type="ip", allowed_ips=["198.51.100.22"],
+        inbound_host="pbx3.example.com",
+    )  # fmt: skip
+    number = make_number(alice.account, next_number(), sip_connection=pbx)
+    answer = invite(edge, to_user=number.number)
+    outcome = edge.post("/internal/sip/dial-outcome", {"call_id": answer["call_id"], "code": "487", "canceled": "1"})
+    assert outcome.json()["code"] == 487
+    legs = Call.objects.filter(switch_call_id=answer["call_id"])
+    assert sorted(leg.status for leg in legs) == ["canceled", "canceled"]
+
+
+def test_signalling_commands_of_a_flow_run_on_the_edge(edge, alice, acme):
+    xml = ("<Response><Meta name='who' value='{{from}}'/><Call field='from' value='+1212*'><Hangup tag='vip'/>"
+           "</Call><Say>Hello</Say></Response>")  # fmt: skip
+    number = make_number(alice.account, next_number(), call_control_app=make_app(alice.account, xml))
+    matched = invite(edge, to_user=number.number, from_user="+12125550100")
+    assert (matched["action"], matched["code"]) == ("reply", 603)
+    assert Call.objects.get(switch_call_id=matched["call_id"]).end_reason == "Hangup (vip)"
+    other = invite(edge, to_user=number.number, from_user="+13125550100")
+    assert (other["action"], other["code"]) == ("reply", 488)
+
+
+def test_an_app_in_url_mode_fetches_its_flow_from_the_customers_server(edge, alice, acme, receiver):
+    from telephony.models import CallHttpRequest
+    from telephony.tests.receivers import Answer
+
+    receiver.respond(Answer(body=b"<Response><Hangup tag='closed'/></Response>",
+                            headers={"Content-Type": "application/xml"}))  # fmt: skip
+    app = make_app(alice.account, call_flow_url=receiver.url)
+    number = make_number(alice.account, next_number(), call_control_app=app)
+    answer = invite(edge, to_user=number.number)
+    assert (answer["action"], answer["code"]) == ("reply", 603)
+    root = Call.objects.get(switch_call_id=answer["call_id"])
+    assert root.end_reason == "Hangup (closed)"
+    request = CallHttpRequest.objects.get(call=root)
+    assert (request.purpose, request.outcome) == ("call_flow_url", "ok")
+    assert "To=%2B" in receiver.requests[0].text
+
+
+def test_a_dial_that_cannot_ring_calls_its_action_url_at_once(edge, alice, acme, receiver):
+    from urllib.parse import parse_qs
+
+    from telephony.models import CallHttpRequest
+    from telephony.tests.receivers import Answer
+
+    receiver.respond(Answer(body=b"<Response><Hangup tag='after-dial'/></Response>",
+                            headers={"Content-Type": "application/xml"}))  # fmt: skip
+    ann = acme[1]
+    xml = f"<Response><Dial action='{receiver.url}'><To>{ann.sip_uri}</To></Dial></Response>"
+    number = make_number(alice.account, next_number(), call_control_app=make_app(alice.account, xml))
+    answer = invite(edge, to_user=number.number)
+    assert (answer["action"], answer["code"]) == ("reply", 603)
+    assert parse_qs(receiver.requests[0].text)["DialCallStatus"] == ["no-answer"]
+    root = Call.objects.get(switch_call_id=answer["call_id"], parent__isnull=True)
+    assert root.end_reason == "Hangup (after-dial)"
+    assert CallHttpRequest.objects.get(call=root).purpose == "dial_action"

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -181,7 +182,10 @@ class BulkCallDetailView(ObjectMixin, AccountPortalMixin, TemplateView):
         bulk = self.get_page_object()
         shown = progress(bulk)
         counts = {name.replace("-", "_"): value for name, value in shown["counts"].items()}
-        return super().get_context_data(bulk=bulk, progress=shown, counts=counts, invalid=bulk.invalid[:200], **kwargs)
+        outside = bulk.status == BulkCall.Status.RUNNING and not services.in_window(bulk, timezone.now())
+        return super().get_context_data(
+            bulk=bulk, progress=shown, counts=counts, invalid=bulk.invalid[:200], outside_window=outside, **kwargs
+        )
 
 
 class BulkCallProgressView(ObjectMixin, AccountPortalMixin, View):

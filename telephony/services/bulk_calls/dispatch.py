@@ -6,9 +6,10 @@ import logging
 import zoneinfo
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from telephony.models import FINAL_STATUSES, BulkCall, BulkCallItem
@@ -67,16 +68,21 @@ def bulk_call_dispatch(*, bulk_call_id: int, now: datetime | None = None) -> int
     if not _claim(bulk_call_id, now):
         return 0
     try:
-        _record_outcomes(bulk_call_id, now)
-        placed = _place_due(bulk_call_id, now)
-        _announce(bulk_call_id, now)
+        recorded = _record_outcomes(bulk_call_id, now)
+        placed, refused = _place_due(bulk_call_id, now)
+        # The counts are only read again when something moved (a campaign waiting for its window costs two
+        # indexed queries a second), or when the last ones said it is over but it is not marked so yet.
+        last = BulkCall.objects.values_list("last_progress", flat=True).get(pk=bulk_call_id) or {}
+        if recorded or placed or refused or (last.get("pending") == 0 and last.get("calling") == 0):
+            _announce(bulk_call_id, now)
         return placed
     finally:
         _release(bulk_call_id)
 
 
 @transaction.atomic
-def _record_outcomes(bulk_id: int, now: datetime) -> None:
+def _record_outcomes(bulk_id: int, now: datetime) -> int:
+    """Give each destination whose call ended its outcome (and a retry if a rule says so); how many."""
     bulk = BulkCall.objects.get(pk=bulk_id)
     calling = list(
         BulkCallItem.objects.filter(bulk_call=bulk, state=BulkCallItem.State.CALLING).select_related("last_call")
@@ -100,15 +106,17 @@ def _record_outcomes(bulk_id: int, now: datetime) -> None:
         changed.append(item)
     if changed:
         BulkCallItem.objects.bulk_update(changed, ["outcome", "duration", "reason", "state", "next_attempt_at"])
+    return len(changed)
 
 
-def _place_due(bulk_id: int, now: datetime) -> int:
+def _place_due(bulk_id: int, now: datetime) -> tuple[int, int]:
+    """Place the due destinations the window and the pace allow: (calls placed, destinations refused)."""
     bulk = BulkCall.objects.select_related("account", "app").get(pk=bulk_id)
     if bulk.status != BulkCall.Status.RUNNING or not bulk.account.is_active or not in_window(bulk, now):
         if bulk.last_dispatch_at is not None:
             # No credit piles up while nothing may be called.
             BulkCall.objects.filter(pk=bulk.pk).update(last_dispatch_at=None, pace_tokens=0)
-        return 0
+        return 0, 0
     # The campaign's own pace: a token bucket refilled since the last pass, holding at most a second's worth
     # (and at least one call, so that rates under one per second ever place one).
     capacity = max(1.0, bulk.calls_per_second)
@@ -124,7 +132,7 @@ def _place_due(bulk_id: int, now: datetime) -> int:
         from telephony.services.outbound import outbound_queue_room
 
         room = min(room, outbound_queue_room(bulk.account, now=now))
-    placed = 0
+    placed = refused = 0
     if room > 0:
         due = list(
             BulkCallItem.objects.filter(
@@ -132,19 +140,21 @@ def _place_due(bulk_id: int, now: datetime) -> int:
             ).order_by("next_attempt_at", "position")[:room]
         )
         for item in due:
-            placed += _place_one(bulk, item)
+            outcome = _place_one(bulk, item)
+            placed += outcome == "placed"
+            refused += outcome == "refused"
     BulkCall.objects.filter(pk=bulk.pk).update(last_dispatch_at=now, pace_tokens=max(0.0, tokens - placed))
-    return placed
+    return placed, refused
 
 
-def _place_one(bulk: BulkCall, item: BulkCallItem) -> int:
-    """Place one attempt; a refused one (destination policy, pacing queue full) is recorded as failed."""
+def _place_one(bulk: BulkCall, item: BulkCallItem) -> str:
+    """Place one attempt: "placed", "refused" (the destination policy said no: recorded as failed) or "gone"."""
     from telephony.services import outbound
 
     with transaction.atomic():
         locked = BulkCallItem.objects.select_for_update().filter(pk=item.pk, state=BulkCallItem.State.PENDING).first()
         if locked is None:  # canceled meanwhile
-            return 0
+            return "gone"
         try:
             with transaction.atomic():
                 call = outbound.call_place(
@@ -168,13 +178,13 @@ def _place_one(bulk: BulkCall, item: BulkCallItem) -> int:
             locked.reason = "; ".join(exc.messages)[:300]
             locked.save(update_fields=["attempts", "state", "outcome", "reason"])
             logger.info("bulk call %s: %s refused: %s", bulk.public_id, locked.destination, exc.messages)
-            return 0
+            return "refused"
         locked.attempts += 1
         locked.state = BulkCallItem.State.CALLING
         locked.last_call = call
         locked.outcome = ""
         locked.save(update_fields=["attempts", "state", "last_call", "outcome"])
-    return 1
+    return "placed"
 
 
 @transaction.atomic
@@ -197,12 +207,21 @@ def _announce(bulk_id: int, now: datetime) -> None:
 
 def bulk_calls_tick(now: datetime | None = None) -> int:
     """Dispatch every live campaign (running, paused, or canceled with calls still in flight); calls placed."""
-    in_flight = BulkCallItem.objects.filter(state=BulkCallItem.State.CALLING).values("bulk_call_id")
-    ids = BulkCall.objects.filter(
-        Q(status__in=[BulkCall.Status.RUNNING, BulkCall.Status.PAUSED])
-        | Q(status=BulkCall.Status.CANCELED, pk__in=in_flight)
-    ).values_list("pk", flat=True)
-    return sum(bulk_call_dispatch(bulk_call_id=bulk_id, now=now) for bulk_id in ids)
+    moment = now or timezone.now()
+    live = list(
+        BulkCall.objects.filter(status__in=[BulkCall.Status.RUNNING, BulkCall.Status.PAUSED]).values_list(
+            "pk", flat=True
+        )
+    )
+    # Canceled ones only while their last calls can still be up (the longest call there is, and a margin).
+    in_flight = Exists(BulkCallItem.objects.filter(bulk_call=OuterRef("pk"), state=BulkCallItem.State.CALLING))
+    recent = moment - timedelta(seconds=settings.CALL_MAX_LENGTH_S + 3600)
+    live += (
+        BulkCall.objects.filter(status=BulkCall.Status.CANCELED, completed_at__gte=recent)
+        .filter(in_flight)
+        .values_list("pk", flat=True)
+    )
+    return sum(bulk_call_dispatch(bulk_call_id=bulk_id, now=now) for bulk_id in live)
 
 
 def kick(bulk_id: int) -> None:

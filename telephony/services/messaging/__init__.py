@@ -18,20 +18,23 @@ from telephony.services.messaging.profiles import (
 )
 from telephony.services.messaging.segments import SegmentInfo, count_segments
 from telephony.services.messaging.sending import (
+    SEND_BATCH,
     MessagingLimit,
     ReceiptTooEarly,
     SendOutcome,
+    clear_kick,
     message_attach_carrier_id,
     message_payload,
     message_receipt,
     message_send,
     message_send_step,
-    messages_due,
     messages_fail_stuck,
+    messages_send_due,
     thread_id,
 )
 
 __all__ = [
+    "SEND_BATCH",
     "MessagingLimit",
     "ReceiptTooEarly",
     "SegmentInfo",
@@ -39,6 +42,7 @@ __all__ = [
     "brand_create",
     "campaign_create",
     "campaign_update",
+    "clear_kick",
     "count_segments",
     "keyword_of",
     "message_attach_carrier_id",
@@ -47,8 +51,8 @@ __all__ = [
     "message_receive",
     "message_send",
     "message_send_step",
-    "messages_due",
     "messages_fail_stuck",
+    "messages_send_due",
     "messaging_profile_create",
     "messaging_profile_delete",
     "messaging_profile_update",
