@@ -28,7 +28,7 @@ setup: $(VENV)/.base-installed
 	$(PY) manage.py seed_demo
 
 run: setup
-	@echo "Starting web (http://$(PORTAL_HOST):$(PORTAL_PORT)), worker and beat. Ctrl-C stops them all."
+	@echo "Starting web (http://$(PORTAL_HOST):$(PORTAL_PORT)), workers (default+webhooks, calls) and beat. Ctrl-C stops them all."
 	$(VENV)/bin/honcho --no-colour -f docker/Procfile -d . start
 
 # The SIP edge: Kamailio in the foreground in front of `make run` (same database, which must be PostgreSQL:

@@ -23,6 +23,11 @@ path (`simulate_inbound_call`: routing, screening, limits, leg creation) from in
 
 Targets: overhead p50 <= 5 ms and p99 <= 25 ms; Dial action round trip p99 <= 50 ms; >= 100 calls/s.
 
+The machine is shared, so rates and latencies move with its load (each phase records the load average). Phases 1
+and 3 also report CPU per call, which moves much less: the workers' processes (`/proc`, the main process apart),
+their PostgreSQL backends, and the injectors with theirs (the inbound path). BENCH_PYSPY=<py-spy binary> records
+each phase's workers (only the threads holding the GIL: CPU, not waiting) into bench/out/bench_engine-<phase>.txt.
+
     DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/portal .venv/bin/python bench/bench_engine.py
 
 Refuses to run without PostgreSQL. CELERY_BROKER_URL and REDIS_URL default to Redis databases 9 and 10 on
@@ -155,12 +160,13 @@ def run_injector(numbers: list[str], rate: float, seconds: float, start_at: floa
         placed.append((result.call.pk, time.time()))
         n += 1
         next_at += interval
-    conn.send((placed, time.process_time() - cpu_at_start + backend_cpu_seconds()))
+    (backend, backend_cpu_s), *_ = backend_cpu(own=True).items()
+    conn.send((placed, time.process_time() - cpu_at_start + backend_cpu_s, backend))
 
 
-def inject(numbers: list[str], rate: float, seconds: float) -> tuple[list[tuple[int, float]], float]:
-    """Place calls from INJECTORS processes; (call id, placed at) for each, and the CPU seconds the injectors and
-    their database connections used."""
+def inject(numbers: list[str], rate: float, seconds: float) -> tuple[list[tuple[int, float]], float, set[int]]:
+    """Place calls from INJECTORS processes; (call id, placed at) for each, the CPU seconds the injectors and
+    their database connections used, and those connections' backend pids."""
     context = multiprocessing.get_context("spawn")
     start_at = time.time() + 3  # the injectors import Django first
     pipes, processes = [], []
@@ -173,7 +179,8 @@ def inject(numbers: list[str], rate: float, seconds: float) -> tuple[list[tuple[
     replies = [pipe.recv() for pipe in pipes]
     for process in processes:
         process.join()
-    return [item for placed, _ in replies for item in placed], sum(cpu for _, cpu in replies)
+    placed = [item for reply in replies for item in reply[0]]
+    return placed, sum(reply[1] for reply in replies), {reply[2] for reply in replies}
 
 
 # --- Helpers ------------------------------------------------------------------------------------------------
@@ -219,40 +226,39 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
-def backend_cpu_seconds(since: datetime | None = None) -> float:
-    """CPU seconds of PostgreSQL backends: this process's own, or (with `since`) every connection to this database
-    opened since then (the workers'). The server runs on this machine; the other benches' databases are not ours."""
+def backend_cpu(own: bool = False) -> dict[int, float]:
+    """CPU seconds of PostgreSQL backends by pid: this process's own (`own`), or every other connection to this
+    database. The server runs on this machine; the other benches' databases are not ours."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        if since is None:
+        if own:
             cursor.execute("SELECT pg_backend_pid()")
         else:
             cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_start >= %s "
-                "AND pid <> pg_backend_pid()",
-                [since],
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        return sum(cpu_seconds(pid) for (pid,) in cursor.fetchall())
+        return {pid: cpu_seconds(pid) for (pid,) in cursor.fetchall()}
 
 
 class CpuMeter:
     """CPU seconds used by the workers (their processes and their database connections) during a phase."""
 
     def __init__(self, workers: subprocess.Popen):
-        from django.utils import timezone
-
         self.workers = workers
-        self.since = timezone.now()
         self.worker_start = group_cpu_seconds(workers.pid)
         self.main_start = cpu_seconds(workers.pid)
+        self.backends_start = backend_cpu()
 
-    def stop(self) -> dict:
+    def stop(self, injector_backends: set[int]) -> dict:
+        backends = backend_cpu()
+        worker_db = sum(cpu - self.backends_start.get(pid, 0.0) for pid, cpu in backends.items()
+                        if pid not in injector_backends)  # fmt: skip
         return {
             "worker_cpu_s": round(group_cpu_seconds(self.workers.pid) - self.worker_start, 2),
             # The worker's main process (receiving tasks, handing them to the pool, beat's sweeper) apart.
             "worker_main_cpu_s": round(cpu_seconds(self.workers.pid) - self.main_start, 2),
-            "worker_db_cpu_s": round(backend_cpu_seconds(self.since), 2),
+            "worker_db_cpu_s": round(worker_db, 2),
         }
 
 
@@ -433,15 +439,18 @@ def overhead(numbers: list[str], inline: bool) -> dict:
         calls, rate = (OVERHEAD_CALLS, OVERHEAD_RATE) if inline else (OVERHEAD_CALLS // 4, OVERHEAD_RATE / 5)
         meter = CpuMeter(workers)
         profiler = profile(workers, "overhead-inline" if inline else "overhead-broker")
-        placed, injector_cpu = inject(numbers, rate, calls / rate)
+        placed, injector_cpu, injector_backends = inject(numbers, rate, calls / rate)
         ids = [pk for pk, _ in placed]
         ended, running = wait_final(ids, DRAIN_SECONDS)
-        cpu = cpu_per_call(meter.stop(), injector_cpu, len(ids))
+        cpu = cpu_per_call(meter.stop(injector_backends), injector_cpu, len(ids))
         stop_profile(profiler)
     finally:
         stop_workers(workers)
     gaps, commands = command_gaps(ids)
-    return {"calls": len(ids), "ended": ended, "stuck": running, "commands": commands, **summary(gaps), "cpu": cpu}
+    return {
+        "calls": len(ids), "ended": ended, "stuck": running, "commands": commands, **summary(gaps),
+        "load_average": os.getloadavg(), "cpu": cpu,
+    }  # fmt: skip
 
 
 def dial_round_trip(numbers: list[str]) -> dict:
@@ -489,7 +498,10 @@ def dial_round_trip(numbers: list[str]) -> dict:
         trip = (_time(hangup["started_at"]) - b_leg.ended_at).total_seconds() * 1000 - action_ms
         trips.append(trip)
     del timezone
-    return {"calls": len(ids), "ended": ended, "stuck": running, **summary(trips), "action_request_ms_excluded": True}
+    return {
+        "calls": len(ids), "ended": ended, "stuck": running, **summary(trips), "action_request_ms_excluded": True,
+        "load_average": os.getloadavg(),
+    }  # fmt: skip
 
 
 def sustained(numbers: list[str], rate: float, seconds: float) -> dict:
@@ -501,10 +513,10 @@ def sustained(numbers: list[str], rate: float, seconds: float) -> dict:
     try:
         meter = CpuMeter(workers)
         profiler = profile(workers, f"sustain-{rate:g}")
-        placed, injector_cpu = inject(numbers, rate, seconds)
+        placed, injector_cpu, injector_backends = inject(numbers, rate, seconds)
         ids = [pk for pk, _ in placed]
         ended, running = wait_final(ids, DRAIN_SECONDS)
-        cpu = cpu_per_call(meter.stop(), injector_cpu, len(ids))
+        cpu = cpu_per_call(meter.stop(injector_backends), injector_cpu, len(ids))
         stop_profile(profiler)
     finally:
         stop_workers(workers)

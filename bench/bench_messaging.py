@@ -182,7 +182,46 @@ def start_worker() -> subprocess.Popen:
     return process
 
 
-def accept_phase(url: str, secret: str, profile_id: str) -> dict:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds of every live process of a process group (the server and its worker processes)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if int(fields[2]) == pgid:
+                total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def database_cpu_seconds() -> float:
+    """CPU seconds of the PostgreSQL backends connected to this database (the server's pooled connections)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return sum(cpu_seconds(pid) for (pid,) in cursor.fetchall())
+
+
+def accept_phase(url: str, secret: str, profile_id: str, server: subprocess.Popen) -> dict:
+    import resource
+
     import httpx
 
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
@@ -221,11 +260,27 @@ def accept_phase(url: str, secret: str, profile_id: str) -> dict:
     stop_at[0] = time.monotonic() + ACCEPT_SECONDS + 60  # set properly once every client is warm
     start.wait()
     began = time.monotonic()
+    server_cpu, db_cpu = group_cpu_seconds(server.pid), database_cpu_seconds()
+    client_cpu = resource.getrusage(resource.RUSAGE_SELF)
     stop_at[0] = began + ACCEPT_SECONDS
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - began
+    server_cpu = group_cpu_seconds(server.pid) - server_cpu
+    db_cpu = database_cpu_seconds() - db_cpu
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = usage.ru_utime + usage.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
     rate = counts["ok"] / elapsed
+    per = max(counts["ok"], 1)
+    # CPU per accepted message, whatever else runs on the machine: what the figure would be on idle cores.
+    cpu = {
+        "server_ms": round(server_cpu * 1000 / per, 2),
+        "database_ms": round(db_cpu * 1000 / per, 2),
+        "client_ms": round(client_cpu * 1000 / per, 2),
+    }
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / max(cpu["server_ms"] + cpu["database_ms"], 0.001)
+    print(f"accept CPU per message: {cpu}; server+database CPU bound on {cores} idle cores: {ceiling:.0f}/s")
     print(f"accept: {counts['ok']} accepted in {elapsed:.1f} s = {rate:.0f}/s; other answers {statuses}", flush=True)
     return {
         "accepted": counts["ok"],
@@ -236,6 +291,8 @@ def accept_phase(url: str, secret: str, profile_id: str) -> dict:
         "met": rate >= ACCEPT_TARGET,
         "clients": CLIENTS,
         "server_workers": SERVER_WORKERS,
+        "cpu_per_message": cpu,
+        "cpu_bound_per_s_on_idle_cores": round(ceiling),
     }
 
 
@@ -318,7 +375,7 @@ def main() -> int:
     server = start_server(port)
     try:
         if "accept" in PHASES:
-            result["accept"] = accept_phase(url, secret, str(profile.public_id))
+            result["accept"] = accept_phase(url, secret, str(profile.public_id), server)
             result["load_after_accept"] = os.getloadavg()
             reset(account)
         if "latency" in PHASES:

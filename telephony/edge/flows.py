@@ -25,6 +25,7 @@ from telephony.callflow import Document, Node
 from telephony.engine import commands
 from telephony.engine.context import Effects
 from telephony.engine.fetch import fetch_document
+from telephony.engine.step import OPENTACT_STATES
 from telephony.engine.variables import meta, render
 from telephony.models import Call
 
@@ -65,7 +66,7 @@ class EdgeStep:
             {
                 "call": str(root.public_id),
                 "sca": str(root.app.public_id) if root.app_id else "",
-                "state": "ringing" if not root.is_final else "hangup",
+                "state": OPENTACT_STATES.get(root.status, "hangup"),
                 "from": root.from_number,
                 "to": root.to_number,
                 "tn": root.phone_number.number if root.phone_number_id else root.to_number,

@@ -238,7 +238,7 @@ def event_emit_many(events: list[tuple[Account, str, dict, str, str, datetime | 
                 payload=payload,
             )
         )
-    Event.objects.bulk_create(rows)
+    _insert_events(rows)
     deliveries: list[Delivery] = []
     for account_id in {row.account_id for row in rows}:
         account = next(row.account for row in rows if row.account_id == account_id)
@@ -263,6 +263,31 @@ def event_emit_many(events: list[tuple[Account, str, dict, str, str, datetime | 
         emitted.append(event_emit(account=account, type=type_, payload=payload, object_type=object_type,
                                   object_id=object_id, occurred_at=occurred_at))  # fmt: skip
     return emitted
+
+
+def _insert_events(rows: list[Event]) -> None:
+    """`Event.objects.bulk_create(rows)`, cheaper on PostgreSQL, where it would send the rows as arrays (UNNEST) that
+    a client-side cursor quotes element by element in Python: about 1 ms for a call step's ten events, against
+    about half that for one multi-row INSERT. The rows get their ids, in order, as bulk_create gives them."""
+    if connection.vendor != "postgresql" or len(rows) < 2:
+        Event.objects.bulk_create(rows)
+        return
+    fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
+    params = []
+    for row in rows:
+        params.extend(field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Event._meta.db_table} ({columns}) VALUES {values} RETURNING id",  # noqa: S608 - ours
+            params,
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
 
 
 # --- Waking the workers ----------------------------------------------------------------------------

@@ -369,9 +369,10 @@ def call_place(
     errors.raise_if_any()
 
     switch = get_switch()
-    now = timezone.now()
-    # The lock serialises the account's slots (its pace); taken last, it is held only for the inserts.
+    # The lock serialises the account's slots (its pace); taken last, it is held only for the inserts. The time
+    # is read once it is held: a slot computed from before a wait for the lock would lie in the past.
     policy = OutboundPolicy.objects.select_for_update().get(pk=policy.pk)
+    now = timezone.now()
     slot, in_time = _reserve_slot(policy, now)
     call = Call(
         account=account,

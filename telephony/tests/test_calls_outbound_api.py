@@ -397,3 +397,28 @@ def test_a_redirect_before_the_answer_changes_what_runs_on_answer(alice_api, ali
     assert response.status_code == 202
     call = drive(queued)
     assert commands(call) == ["Hangup:ok"]
+
+
+@pytest.mark.worker
+def test_a_worker_bridges_two_calls_and_ends_one_when_the_other_hangs_up(transactional_db, alice_api, caller):
+    from tenants.tests.fixtures import start_celery_worker, stop_celery_worker
+
+    worker = start_celery_worker(env={"SIMULATED_SWITCH_SPEED": "100"}, log_name="test-worker-bridge.log")
+    try:
+        a, b = (
+            the_call(post_call(alice_api, **{"from": caller.number, "to": to, "xml": LONG}))
+            for to in ("+13105550040", "+13105550041")
+        )
+        wait_for(lambda: Call.objects.filter(pk__in=[a.pk, b.pk], status="in-progress").count() == 2)
+
+        response = alice_api.post(
+            "/api/v1/calls/bridge", {"call_a": str(a.public_id), "call_b": str(b.public_id)}, format="json"
+        )
+        assert response.status_code == 202
+        wait_for(lambda: Event.objects.filter(type="call.bridged", object_id=str(a.public_id)).exists())
+        alice_api.post(f"/api/v1/calls/{b.public_id}/hangup")
+        wait_for(lambda: Call.objects.filter(pk__in=[a.pk, b.pk], ended_at__isnull=False).count() == 2)
+    finally:
+        stop_celery_worker(worker)
+    a = Call.objects.get(pk=a.pk)
+    assert a.status == "completed" and a.end_reason == "The call it was bridged to ended."

@@ -47,6 +47,8 @@ def test_alice_places_a_test_call_and_hangs_it_up_from_the_call_page(real_time_w
     screenshot(page, "call_live_with_hangup")
 
     page.get_by_test_id("call-hangup").click()
+    expect(page.get_by_test_id("confirm")).to_contain_text("every leg of it ends")
+    page.get_by_test_id("confirm-button").click()
 
     expect(page.get_by_test_id("messages")).to_contain_text("Hanging up")
     wait_for(lambda: Call.objects.get(pk=call.pk).is_final, message="the call to end")

@@ -56,6 +56,8 @@ def test_hang_up_asks_the_engine_to_end_a_live_call_and_refuses_an_ended_one(cli
     ended = make_call(alice.account, status="completed")
     client.force_login(alice.user)
 
+    confirm = client.get(reverse("call-hangup", kwargs={"account": alice.account.slug, "id": live.public_id}))
+    assert 'data-testid="confirm-button"' in confirm.content.decode() and not CallWakeup.objects.exists()
     client.post(reverse("call-hangup", kwargs={"account": alice.account.slug, "id": live.public_id}))
     response = client.post(
         reverse("call-hangup", kwargs={"account": alice.account.slug, "id": ended.public_id}), follow=True

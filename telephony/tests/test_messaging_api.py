@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from telephony.models import Event, Message, MessagingNumber, OptOut, SimulatedCarrierRule
+from telephony.models import Campaign, Event, Message, MessagingNumber, OptOut, SimulatedCarrierRule
 from telephony.services import messaging as services
 from telephony.tests.isolation_messaging import (
     make_campaign,
@@ -447,3 +447,48 @@ def test_message_events_reach_the_accounts_webhook_endpoints_and_show_in_the_det
     assert [(d["kind"], d["event_type"], d["url"]) for d in deliveries] == [
         ("event", "message.received", "http://127.0.0.1:9/hooks")
     ]
+
+
+def test_brands_and_campaigns_are_submitted_pending_and_a_changed_campaign_is_reviewed_again(alice, alice_api):
+    brand = alice_api.post(
+        "/api/v1/brands", {"display_name": "Acme", "company_name": "Acme Inc.", "ein": "12-3456789"}, format="json"
+    )
+    assert brand.status_code == 201 and brand.json()["status"] == "pending"
+    created = alice_api.post(
+        "/api/v1/campaigns",
+        {
+            "brand": brand.json()["id"], "name": "Shipping", "use_case": "delivery_notification",
+            "description": "Parcel updates.", "sample_messages": ["Your parcel left."], "message_flow": "Checkout.",
+        },
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201 and created.json()["status"] == "pending"
+    campaign_id = created.json()["id"]
+    services.tendlc_review(staff=None, obj=Campaign.objects.get(public_id=campaign_id), approve=True)
+
+    reply_only = alice_api.patch(f"/api/v1/campaigns/{campaign_id}", {"help_message": "Acme help"}, format="json")
+    assert reply_only.json()["status"] == "approved"
+    reworded = alice_api.patch(f"/api/v1/campaigns/{campaign_id}", {"description": "Parcels."}, format="json")
+    assert reworded.json()["status"] == "pending"
+
+
+def test_a_campaign_needs_sample_messages_and_a_brand_of_the_account(alice, charlie, alice_api):
+    theirs = make_campaign(charlie.account).brand
+    response = alice_api.post(
+        "/api/v1/campaigns",
+        {"brand": str(theirs.public_id), "name": "X", "use_case": "marketing", "description": "d",
+         "sample_messages": [], "message_flow": "f"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert {"brand", "sample_messages"} <= set(_error(response)["fields"])
+
+
+def test_another_accounts_number_cannot_be_enabled_or_read(alice, charlie_api):
+    number = make_sms_number(alice.account)
+    theirs = make_profile(alice.account)
+    url = f"/api/v1/numbers/{number.public_id}/sms"
+    assert charlie_api.get(url).status_code == 404
+    assert charlie_api.post(url, {"messaging_profile": str(theirs.public_id)}, format="json").status_code == 404
+    assert charlie_api.delete(url).status_code == 404
+    assert not MessagingNumber.objects.filter(phone_number=number).exists()

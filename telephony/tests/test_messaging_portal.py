@@ -47,6 +47,9 @@ def test_it_creates_a_profile_and_puts_a_number_in_it(as_alice, alice):
     page = as_alice.get(_url("messagingprofile-detail", alice.account, id=profile.public_id)).content.decode()
     assert number.number in page and "Order updates" in page
 
+    confirm = as_alice.get(_url("number-sms-disable", alice.account, id=number.public_id)).content.decode()
+    assert f"Turn SMS off on {number.number}?" in confirm
+    assert MessagingNumber.objects.filter(phone_number=number).exists()
     as_alice.post(_url("number-sms-disable", alice.account, id=number.public_id))
     assert not MessagingNumber.objects.filter(phone_number=number).exists()
 
@@ -139,3 +142,12 @@ def test_brand_and_campaign_forms_submit_for_review(as_alice, alice):
     services.tendlc_review(staff=None, obj=campaign, approve=False, note="Add an opt-in screenshot.")
     page = as_alice.get(_url("campaign-detail", alice.account, id=campaign.public_id)).content.decode()
     assert "Rejected" in page and "Add an opt-in screenshot." in page
+
+
+def test_the_number_page_links_its_messaging_profile(as_alice, alice):
+    sender = make_sender(alice.account, make_profile(alice.account, name="Alerts"))
+    page = as_alice.get(_url("number-detail", alice.account, id=sender.phone_number.public_id)).content.decode()
+    assert "Alerts" in page and "number-messaging-profile" in page
+    other = make_sms_number(alice.account)
+    page = as_alice.get(_url("number-detail", alice.account, id=other.public_id)).content.decode()
+    assert "put it in a messaging profile" in page

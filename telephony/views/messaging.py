@@ -225,23 +225,41 @@ class MessagingProfileNumbersView(ProfileMixin, View):
         return HttpResponseRedirect(back)
 
 
-class NumberSmsDisableView(AccountPortalMixin, View):
-    """POST: turn SMS off on a number. GET leads to the number's page."""
+class NumberSmsDisableView(AccountPortalMixin, TemplateView):
+    """Confirm, then turn SMS off on a number (it stops sending and receiving)."""
 
     write_required = True
+    template_name = "confirm_delete.html"
 
-    def get(self, request, *args, **kwargs):
-        number = self.get_object_or_404(PhoneNumber, self.kwargs["id"])
-        return redirect("number-detail", account=self.account.slug, id=number.public_id)
+    def get_number(self) -> PhoneNumber:
+        return self.get_object_or_404(PhoneNumber, self.kwargs["id"])
+
+    def get_context_data(self, **kwargs):
+        number = self.get_number()
+        enabled = MessagingNumber.objects.filter(phone_number=number).select_related("profile").first()
+        cancel = reverse("number-detail", kwargs={"account": self.account.slug, "id": number.public_id})
+        if enabled is not None:
+            cancel = reverse(
+                "messagingprofile-detail", kwargs={"account": self.account.slug, "id": enabled.profile.public_id}
+            )
+        return super().get_context_data(
+            title=f"Turn SMS off on {number.number}?",
+            object=number.number,
+            explanation="It leaves its messaging profile: messages from it are refused and messages to it are no "
+            "longer received. Its message history stays.",
+            confirm_label="Turn SMS off",
+            cancel_url=cancel,
+            **kwargs,
+        )
 
     def post(self, request, *args, **kwargs):
-        number = self.get_object_or_404(PhoneNumber, self.kwargs["id"])
+        number = self.get_number()
         enabled = MessagingNumber.objects.filter(phone_number=number).select_related("profile").first()
         services.number_sms_disable(account=self.account, actor=request.user, number=number)
         messages.success(request, f"SMS is off for {number.number}.")
         if enabled is not None:
             return redirect("messagingprofile-detail", account=self.account.slug, id=enabled.profile.public_id)
-        return redirect("messagingprofile-list", account=self.account.slug)
+        return redirect("number-detail", account=self.account.slug, id=number.public_id)
 
 
 # --- Messages ----------------------------------------------------------------------------------------

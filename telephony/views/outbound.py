@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.views import View
+from django.views.generic import TemplateView
 
 from telephony.exports import call_csv_chunks
 from telephony.models import Call
@@ -67,14 +68,18 @@ class CallPlaceView(AccountPortalMixin, View):
         return HttpResponseRedirect(reverse("call-detail", kwargs={"account": self.account.slug, "id": call.public_id}))
 
 
-class CallHangupView(AccountPortalMixin, View):
+class CallHangupView(AccountPortalMixin, TemplateView):
+    """GET: the confirmation page; POST: ask the engine to hang the call up, then back to the call's page."""
+
+    template_name = "telephony/call_confirm_hangup.html"
     write_required = True
-    http_method_names = ["get", "post"]
 
     def get(self, request, *args, **kwargs):
-        # The button lives on the call's page; a GET (a reload after the POST) just goes back there.
         call = self.get_object_or_404(Call.objects.all(), self.kwargs["id"])
-        return HttpResponseRedirect(reverse("call-detail", kwargs={"account": self.account.slug, "id": call.public_id}))
+        if call.is_final:
+            messages.info(request, "The call has already ended.")
+            return HttpResponseRedirect(self._back(call))
+        return self.render_to_response(self.get_context_data(call=call))
 
     def post(self, request, *args, **kwargs):
         call = self.get_object_or_404(Call.objects.all(), self.kwargs["id"])
@@ -90,7 +95,10 @@ class CallHangupView(AccountPortalMixin, View):
             messages.error(request, str(exc))
         else:
             messages.success(request, "Hanging up: the call ends within moments.")
-        return HttpResponseRedirect(reverse("call-detail", kwargs={"account": self.account.slug, "id": call.public_id}))
+        return HttpResponseRedirect(self._back(call))
+
+    def _back(self, call: Call) -> str:
+        return reverse("call-detail", kwargs={"account": self.account.slug, "id": call.public_id})
 
 
 class CallExportView(AccountPortalMixin, View):

@@ -266,11 +266,18 @@ def _sender_from_pool(profile: MessagingProfile, to: str, now: datetime) -> Mess
             kinds = [kind for kind in (False, True) if groups[kind]]
             weights = {False: 1, True: 1}
         kind = random.choices(kinds, weights=[weights[k] for k in kinds])[0]  # noqa: S311 - load spreading only
-        # Within the kind, the least busy sender: its next free slot is the earliest.
-        chosen = min(groups[kind], key=lambda c: (c.next_slot_at or now, random.random()))  # noqa: S311
-    # What accepting needs of the sender, without loading it again.
+        # Within the kind, the least busy sender: its next free slot is the earliest. Every sender free now is
+        # equally good: one of them at random, so concurrent sends do not all pick the same one.
+        chosen = min(groups[kind], key=lambda c: (max(c.next_slot_at or now, now), random.random()))  # noqa: S311
+    # What accepting needs of the sender, without loading it again; the number is read-only here (its public id
+    # for the answer), never saved.
+    number = PhoneNumber(
+        pk=chosen.phone_number_id, account_id=profile.account_id, public_id=chosen.number_public_id,
+        number=chosen.number,
+    )  # fmt: skip
     return MessagingNumber(
-        pk=chosen.pk, account_id=profile.account_id, phone_number_id=chosen.phone_number_id, profile=profile,
+        phone_number=number,
+        pk=chosen.pk, account_id=profile.account_id, profile=profile,
         campaign_id=chosen.campaign_id, number=chosen.number, toll_free=chosen.toll_free,
     )  # fmt: skip
 
@@ -435,7 +442,7 @@ def _accept(*, account, enabled: MessagingNumber, to: str, text: str, callback_u
         segments=info.segments,
         status=Message.Status.QUEUED,
         thread=thread_id(enabled.number, to),
-        phone_number_id=enabled.phone_number_id,
+        phone_number=enabled.phone_number,
         profile=enabled.profile,
         campaign_id=enabled.campaign_id,
         callback_url=callback_url,
@@ -445,6 +452,8 @@ def _accept(*, account, enabled: MessagingNumber, to: str, text: str, callback_u
         history=[],
     )
     _record(message, Message.Status.QUEUED, now)
+    # No full_clean(): every value was produced or checked above, and its unique checks would cost a query per
+    # message on the hottest path; the database's constraints still hold.
     message.save(force_insert=True)
     _notify(message, Message.Status.QUEUED, now)
     delay = max((slot - now).total_seconds(), 0.0)
