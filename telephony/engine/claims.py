@@ -99,8 +99,8 @@ def claim(call_id: int) -> datetime | None:
 # A step needs the A-leg with its account, app, number and SIP user, and the wake-ups due. The ORM spends more
 # CPU building those queries than the database spends answering them, and each statement is a round trip that,
 # on a busy machine, waits for the database process to be scheduled. So the SQL is built once per process from
-# the models' metadata, rows become model instances through the fields' own converters (as the ORM does), and on
-# PostgreSQL the claim, the call and its due wake-ups are one statement.
+# the models' metadata, rows become model instances through the fields' own converters (as the ORM does), and the
+# call, its relations and (on PostgreSQL) its due wake-ups come in one SELECT after the claim.
 
 LOADED_RELATIONS = ("account", "app", "phone_number", "sip_user")
 _DUE_WAKEUPS_JSON = (
@@ -206,41 +206,38 @@ def _wakeup_from_json(root_id: int, item: list) -> CallWakeup:
 def claim_and_load(call_id: int) -> Claimed | None:
     """`claim` and, when it succeeds, the call (with LOADED_RELATIONS) and its due wake-ups in time order.
 
-    On PostgreSQL one statement: the claim's UPDATE in a CTE, then the call's row as it was before it (a statement
-    sees one snapshot), with the due wake-ups aggregated as JSON. Elsewhere the claim, then two SELECTs.
+    Two statements: the claim, then one SELECT (on PostgreSQL the due wake-ups come in it, aggregated as JSON).
+    Not one: a statement reads one snapshot, taken before its UPDATE may have waited for the previous holder's
+    save to commit, so a SELECT in the claim's own statement could read the call and wake-ups as they were before
+    that save, and repeat the step it saved.
     """
     db = connections[DEFAULT_DB_ALIAS]
     loader = _loader(db)
     now = timezone.now()
     until = now + timedelta(seconds=settings.ENGINE_CLAIM_LEASE_SECONDS)
     due = now + due_horizon()
-    if db.vendor != "postgresql":
-        if claim_update(CLAIM_SQL, [until, call_id, now, FlowState.RUNNING.value, call_id, due]) != 1:
-            return None
-        with db.cursor() as cursor:
-            cursor.execute(loader.select("t0.id = %s"), [call_id])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        root = loader.build(row, db)
-        root.engine_claimed_until = until
-        wakeups = list(CallWakeup.objects.filter(root_id=call_id, due_at__lte=due).order_by("due_at", "id"))
-        return Claimed(until, root, wakeups)
-    sql = f"WITH claimed AS ({CLAIM_SQL} {_UNSYNCED} RETURNING id) " + loader.select(  # noqa: S608
-        "t0.id = (SELECT id FROM claimed)", extra=_DUE_WAKEUPS_JSON
-    )
-    params = [until, call_id, now, FlowState.RUNNING.value, call_id, due, due]
+    if claim_update(CLAIM_SQL, [until, call_id, now, FlowState.RUNNING.value, call_id, due]) != 1:
+        return None
+    postgresql = db.vendor == "postgresql"
     with db.cursor() as cursor:
-        cursor.execute(sql, [db.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params])
+        if postgresql:
+            cursor.execute(
+                loader.select("t0.id = %s", extra=_DUE_WAKEUPS_JSON), [db.ops.adapt_datetimefield_value(due), call_id]
+            )
+        else:
+            cursor.execute(loader.select("t0.id = %s"), [call_id])
         row = cursor.fetchone()
     if row is None:
         return None
     root = loader.build(row[: loader.width], db)
-    root.engine_claimed_until = until
-    raw = row[loader.width]
-    if isinstance(raw, str):
-        raw = json.loads(raw)
-    return Claimed(until, root, [_wakeup_from_json(call_id, item) for item in raw or ()])
+    if postgresql:
+        raw = row[loader.width]
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+        wakeups = [_wakeup_from_json(call_id, item) for item in raw or ()]
+    else:
+        wakeups = list(CallWakeup.objects.filter(root_id=call_id, due_at__lte=due).order_by("due_at", "id"))
+    return Claimed(until, root, wakeups)
 
 
 # --- Giving the claim back ------------------------------------------------------------------------------------

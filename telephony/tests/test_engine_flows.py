@@ -657,6 +657,32 @@ def test_a_step_whose_claim_was_taken_over_writes_nothing(alice):
     assert event_types(call) == ["call.initiated", "call.ringing"]
 
 
+def test_a_claim_loads_the_call_as_the_orm_does_with_the_wakeups_that_are_due(alice):
+    from telephony.engine import claims
+    from telephony.models import CallWakeup
+
+    number, app = number_for_app(alice.account, "<Response><Say>Hi</Say></Response>")
+    call = place(number)
+    due = CallWakeup.objects.create(
+        root=call, leg=call, kind="switch", event="dtmf", data={"op": "x", "digits": "1"},
+        due_at=timezone.now() - timedelta(seconds=1),
+    )  # fmt: skip
+
+    claimed = claims.claim_and_load(call.pk)
+
+    expected = Call.objects.select_related(*claims.LOADED_RELATIONS).get(pk=call.pk)
+    assert claimed is not None and claimed.root.engine_claimed_until == claimed.lease
+    for field in Call._meta.concrete_fields:
+        assert getattr(claimed.root, field.attname) == getattr(expected, field.attname), field.name
+    assert (claimed.root.account.name, claimed.root.app.xml) == (alice.account.name, app.xml)
+    assert claimed.root.phone_number.number == number.number and claimed.root.sip_user is None
+    # The length limit lies hours ahead: only the key press is due.
+    assert [(w.pk, w.leg_id, w.event, w.data, w.due_at) for w in claimed.wakeups] == [
+        (due.pk, call.pk, "dtmf", {"op": "x", "digits": "1"}, due.due_at)
+    ]
+    assert claims.claim_and_load(call.pk) is None  # claimed: nobody else gets it
+
+
 class ExplodingSwitch:
     """A broken adapter (raises on say), to see a crashing step end the call instead of leaving it stuck."""
 
