@@ -337,10 +337,13 @@ def latency_phase(account, url: str, secret: str, profile_id: str) -> dict:
             if not Message.objects.filter(account=account, sent_at__isnull=True).exists():
                 break
             time.sleep(0.5)
-        rows = list(Message.objects.filter(account=account).values_list("created_at", "sent_at"))
+        rows = list(Message.objects.filter(account=account).values_list("created_at", "sent_at", "send_after"))
     finally:
         stop_process(worker)
-    latencies = [(sent - created).total_seconds() * 1000 for created, sent in rows if sent is not None]
+    latencies = [(sent - created).total_seconds() * 1000 for created, sent, _ in rows if sent is not None]
+    # How much of it is the sender's throughput limit (the slot it was given) and how much the worker.
+    slot_waits = [(slot - created).total_seconds() * 1000 for created, _, slot in rows]
+    worker_waits = [(sent - slot).total_seconds() * 1000 for _, sent, slot in rows if sent is not None]
     summary = {
         "rate_per_s": RATE,
         "messages": total,
@@ -352,8 +355,16 @@ def latency_phase(account, url: str, secret: str, profile_id: str) -> dict:
             "p99": round(percentile(latencies, 0.99), 1),
             "max": round(max(latencies), 1) if latencies else None,
         },
+        "slot_wait_ms": {"p50": round(percentile(slot_waits, 0.5), 1), "p99": round(percentile(slot_waits, 0.99), 1)},
+        "slot_to_sent_ms": {
+            "p50": round(percentile(worker_waits, 0.5), 1),
+            "p99": round(percentile(worker_waits, 0.99), 1),
+        },
     }
-    print(f"latency at {RATE:.0f}/s: {json.dumps(summary['accept_to_sent_ms'])} ({len(latencies)}/{total} sent)")
+    print(
+        f"latency at {RATE:.0f}/s: {json.dumps(summary['accept_to_sent_ms'])} ({len(latencies)}/{total} sent); "
+        f"slot wait {json.dumps(summary['slot_wait_ms'])}, slot -> sent {json.dumps(summary['slot_to_sent_ms'])}"
+    )
     return summary
 
 

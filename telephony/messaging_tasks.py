@@ -50,15 +50,9 @@ def sweep_messages() -> int:
 @shared_task(ignore_result=True)
 def simulated_receipts(carrier: str, receipts: list[list[str]], attempt: int = 0) -> None:
     """Delivery receipts of the simulated carrier: [carrier_message_id, status, error_code, error_text] each."""
-    early = []
-    for carrier_message_id, status, error_code, error_text in receipts:
-        try:
-            services.message_receipt(
-                carrier=carrier, carrier_message_id=carrier_message_id, status=status, error_code=error_code,
-                error_text=error_text,
-            )  # fmt: skip
-        except services.ReceiptTooEarly:
-            early.append([carrier_message_id, status, error_code, error_text])
+    _, early = services.message_receipts(carrier=carrier, receipts=[tuple(receipt) for receipt in receipts])
     if early and attempt < 30:
         # Receipts for messages whose submit is not recorded yet: again shortly, as a carrier retries a DLR.
-        simulated_receipts.apply_async(args=[carrier, early, attempt + 1], countdown=min(0.1 * 2**attempt, 5.0))
+        simulated_receipts.apply_async(
+            args=[carrier, [list(receipt) for receipt in early], attempt + 1], countdown=min(0.1 * 2**attempt, 5.0)
+        )

@@ -97,7 +97,7 @@ def test_the_call_page_shows_the_timeline_and_expands_a_requests_attempts(transa
     )  # fmt: skip
 
     log_in(page, live_server.url, alice)
-    page.get_by_test_id("account-nav").get_by_role("link", name="Calls").click()
+    page.get_by_test_id("account-nav").get_by_role("link", name="Calls", exact=True).click()
     page.get_by_test_id("call-row").get_by_role("link").first.click()
 
     entries = page.get_by_test_id("timeline-entry")

@@ -492,3 +492,19 @@ def test_another_accounts_number_cannot_be_enabled_or_read(alice, charlie_api):
     assert charlie_api.post(url, {"messaging_profile": str(theirs.public_id)}, format="json").status_code == 404
     assert charlie_api.delete(url).status_code == 404
     assert not MessagingNumber.objects.filter(phone_number=number).exists()
+
+
+def test_a_receipt_that_outruns_the_submit_counts_the_message_sent_first(alice, alice_api):
+    sender = make_sender(alice.account, toll_free=True)
+    message_id = _send(alice_api, **{"from": sender.number, "to": OFF_NET, "text": "hi"}).json()["id"]
+    message = Message.objects.get(public_id=message_id)
+    Message.objects.filter(pk=message.pk).update(status="sending")
+    services.message_attach_carrier_id(message=message, carrier="simulated", carrier_message_id="sim-early")
+    services.message_receipt(carrier="simulated", carrier_message_id="sim-early", status="delivered")
+    events = Event.objects.filter(object_type="message", object_id=message_id).order_by("sequence")
+    assert [(e.type, e.payload["state"]) for e in events][-2:] == [
+        ("message.sent", "sent"),
+        ("message.delivered", "delivered"),
+    ]
+    with pytest.raises(services.ReceiptTooEarly):
+        services.message_receipt(carrier="simulated", carrier_message_id="sim-unknown", status="delivered")

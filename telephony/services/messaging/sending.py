@@ -105,12 +105,17 @@ def _notify(message: Message, status: str, now: datetime) -> None:
     _notify_many([(message, status)], now)
 
 
-def _notify_many(changes: list[tuple[Message, str]], now: datetime) -> None:
-    """The events (and callbacks) of several message changes, in a few statements (inside their transaction)."""
+def _notify_many(changes: list[tuple], now: datetime) -> None:
+    """The events (and callbacks) of several message changes, in a few statements (inside their transaction).
+
+    A change is (message, status), or (message, status, payload) when the message changed again since (its
+    payload as it stood then).
+    """
     from telephony.services.callbacks import CallbackRequest, callback_enqueue_many
     from telephony.services.events import event_emit, event_emit_many
 
-    payloads = [message_payload(message) for message, _ in changes]
+    payloads = [change[2] if len(change) > 2 else message_payload(change[0]) for change in changes]
+    changes = [(change[0], change[1]) for change in changes]
     if len(changes) == 1:  # one statement on PostgreSQL, where emitting several takes three
         message, status = changes[0]
         events = [event_emit(account=message.account, type=f"message.{status}", payload=payloads[0], obj=message,
@@ -637,36 +642,67 @@ class ReceiptTooEarly(Exception):
     """A receipt for a carrier id no message carries yet: the carrier (or its adapter) should retry shortly."""
 
 
-@transaction.atomic
 def message_receipt(
     *, carrier: str, carrier_message_id: str, status: str, error_code: str = "", error_text: str = ""
 ) -> Message | None:
-    """A delivery receipt from the carrier (see telephony/carrier/base.py). None when it no longer applies."""
+    """A delivery receipt from the carrier (see telephony/carrier/base.py). None when it no longer applies.
+
+    Raises ReceiptTooEarly when no message carries this id yet.
+    """
+    applied, early = message_receipts(carrier=carrier, receipts=[(carrier_message_id, status, error_code, error_text)])
+    if early:
+        raise ReceiptTooEarly(carrier_message_id)
+    return applied[0] if applied else None
+
+
+@transaction.atomic
+def message_receipts(
+    *, carrier: str, receipts: list[tuple[str, str, str, str]]
+) -> tuple[list[Message], list[tuple[str, str, str, str]]]:
+    """Several receipts, (carrier_message_id, status, error_code, error_text) each, in one transaction of a few
+    statements. Returns the messages they changed, and the receipts for ids no message carries yet (to retry)."""
     from telephony.carrier.base import RECEIPT_STATUSES
 
-    if status not in RECEIPT_STATUSES:
-        raise ValueError(f"unknown receipt status {status!r}")
-    message = (
+    for _, status, _, _ in receipts:
+        if status not in RECEIPT_STATUSES:
+            raise ValueError(f"unknown receipt status {status!r}")
+    by_id = {receipt[0]: receipt for receipt in receipts}
+    messages = list(
         Message.objects.select_for_update(of=("self",))
         .select_related("account", "profile")
-        .filter(carrier=carrier, carrier_message_id=carrier_message_id, direction=Message.Direction.OUTBOUND)
-        .first()
+        .filter(carrier=carrier, carrier_message_id__in=list(by_id), direction=Message.Direction.OUTBOUND)
+        .order_by("pk")
     )
-    if message is None:
-        raise ReceiptTooEarly(carrier_message_id)
-    if message.status not in (Message.Status.SENDING, Message.Status.SENT):
-        logger.info("receipt %s for message %s in state %s ignored", status, message.public_id, message.status)
-        return None
+    found = {message.carrier_message_id for message in messages}
+    early = [receipt for receipt in receipts if receipt[0] not in found]
     now = timezone.now()
-    if message.status == Message.Status.SENDING:
-        _change(message, Message.Status.SENT, now)
-    if status == "delivered":
-        _change(message, Message.Status.DELIVERED, now)
-        _health(message, ok=True, now=now)
-    else:
-        _change(message, status, now, error_code or status, error_text)
+    changed, changes, good, bad = [], [], [], []
+    for message in messages:
+        _, status, error_code, error_text = by_id[message.carrier_message_id]
+        if message.status not in (Message.Status.SENDING, Message.Status.SENT):
+            logger.info("receipt %s for message %s in state %s ignored", status, message.public_id, message.status)
+            continue
+        if message.status == Message.Status.SENDING:  # the receipt outran the record of the submit
+            _record(message, Message.Status.SENT, now)
+            changes.append((message, Message.Status.SENT, message_payload(message)))
+        if status == "delivered":
+            _record(message, Message.Status.DELIVERED, now)
+            good.append(message.phone_number_id)
+        else:
+            _record(message, status, now, error_code or status, error_text)
+            bad.append(message)
+        message.updated_at = now
+        changes.append((message, message.status))
+        changed.append(message)
+    _save_all(changed)
+    _notify_many(changes, now)
+    if good:
+        MessagingNumber.objects.filter(phone_number_id__in=good, consecutive_failures__gt=0).update(
+            consecutive_failures=0
+        )
+    for message in bad:
         _health(message, ok=False, now=now)
-    return message
+    return changed, early
 
 
 def message_attach_carrier_id(*, message: Message, carrier: str, carrier_message_id: str) -> None:
