@@ -95,7 +95,7 @@ def claim(call_id: int) -> datetime | None:
     return until if claimed == 1 else None
 
 
-# --- Claiming and loading in one round trip ------------------------------------------------------------------
+# --- Claiming and loading -------------------------------------------------------------------------------------
 # A step needs the A-leg with its account, app, number and SIP user, and the wake-ups due. The ORM spends more
 # CPU building those queries than the database spends answering them, and each statement is a round trip that,
 # on a busy machine, waits for the database process to be scheduled. So the SQL is built once per process from
@@ -254,7 +254,7 @@ def release(root: Call, lease: datetime, values: dict, *, consumed: list[int], d
     Returns whether wake-ups other than `consumed` fall due by `due_by` (None: do not look), i.e. whether something
     arrived while the step held the claim: its task found the call claimed and left it to this worker. The same
     statement answers, so the usual step (nothing arrived) does not spend a round trip claiming again for nothing.
-    A wake-up committed after this statement finds the row locked until the step commits, and its task claims then.
+    A wake-up committed after this statement has a task whose claim waits on the row until the step commits.
     """
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name

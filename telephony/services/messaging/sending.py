@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 THREAD_NAMESPACE = uuid.UUID("6f0c7f55-2f4e-4d8e-9a47-5d7a8b1c0e21")
 # Sends queued further ahead than this are not announced to the broker: the sweeper finds them when due.
 KICK_HORIZON_SECONDS = 60.0
+# Pool senders tried (locked without waiting) for one send, best first.
+POOL_LOCK_CANDIDATES = 8
 # The shared "messages are due" kick, and how long it stands if the worker never clears it (a lost message).
 KICK_KEY = "messaging:send-kick"
 KICK_TTL_SECONDS = 2
@@ -218,7 +220,8 @@ def _sender_from_number(account: Account, from_: str) -> MessagingNumber:
     return enabled
 
 
-def _sender_from_pool(profile: MessagingProfile, to: str, now: datetime) -> MessagingNumber:
+def _sender_from_pool(profile: MessagingProfile, to: str, now: datetime) -> list[MessagingNumber]:
+    """The senders to try, best first (one for a sticky destination)."""
     if not profile.number_pool_enabled:
         raise ValidationError(
             {
@@ -253,7 +256,6 @@ def _sender_from_pool(profile: MessagingProfile, to: str, now: datetime) -> Mess
             {"messaging_profile": ValidationError(f"No number of this profile can send. {reason}", code)}
         )
     healthy = [c for c in eligible if _healthy(c, now)] if profile.skip_unhealthy else eligible
-    chosen = None
     if profile.sticky_sender:
         last = (
             Message.objects.filter(profile=profile, to_number=to, direction=Message.Direction.OUTBOUND)
@@ -261,21 +263,26 @@ def _sender_from_pool(profile: MessagingProfile, to: str, now: datetime) -> Mess
             .values_list("phone_number_id", flat=True)
             .first()
         )
-        chosen = next((c for c in healthy if c.phone_number_id == last), None)
-    if chosen is None:
-        pool = healthy or eligible  # every sender unhealthy: sending beats refusing
-        groups = {False: [c for c in pool if not c.toll_free], True: [c for c in pool if c.toll_free]}
-        weights = {False: profile.long_code_weight, True: profile.toll_free_weight}
-        kinds = [kind for kind in (False, True) if groups[kind] and weights[kind]]
-        if not kinds:  # the weights exclude every number left: use them all alike
-            kinds = [kind for kind in (False, True) if groups[kind]]
-            weights = {False: 1, True: 1}
-        kind = random.choices(kinds, weights=[weights[k] for k in kinds])[0]  # noqa: S311 - load spreading only
-        # Within the kind, the least busy sender: its next free slot is the earliest. Every sender free now is
-        # equally good: one of them at random, so concurrent sends do not all pick the same one.
-        chosen = min(groups[kind], key=lambda c: (max(c.next_slot_at or now, now), random.random()))  # noqa: S311
-    # What accepting needs of the sender, without loading it again; the number is read-only here (its public id
-    # for the answer), never saved.
+        sticky = next((c for c in healthy if c.phone_number_id == last), None)
+        if sticky is not None:
+            return [_stub(profile, sticky)]
+    pool = healthy or eligible  # every sender unhealthy: sending beats refusing
+    groups = {False: [c for c in pool if not c.toll_free], True: [c for c in pool if c.toll_free]}
+    weights = {False: profile.long_code_weight, True: profile.toll_free_weight}
+    kinds = [kind for kind in (False, True) if groups[kind] and weights[kind]]
+    if not kinds:  # the weights exclude every number left: use them all alike
+        kinds = [kind for kind in (False, True) if groups[kind]]
+        weights = {False: 1, True: 1}
+    kind = random.choices(kinds, weights=[weights[k] for k in kinds])[0]  # noqa: S311 - load spreading only
+    # Within the kind, the least busy senders first: the earliest next free slot. Every sender free now is equally
+    # good: in random order, so concurrent sends do not all pick the same one (and `_lock_sender` skips one that
+    # a concurrent send holds).
+    ranked = sorted(groups[kind], key=lambda c: (max(c.next_slot_at or now, now), random.random()))  # noqa: S311
+    return [_stub(profile, candidate) for candidate in ranked[:POOL_LOCK_CANDIDATES]]
+
+
+def _stub(profile: MessagingProfile, chosen: _Candidate) -> MessagingNumber:
+    """What accepting needs of a sender, without loading it again; read-only here (never saved)."""
     number = PhoneNumber(
         pk=chosen.phone_number_id, account_id=profile.account_id, public_id=chosen.number_public_id,
         number=chosen.number,
@@ -285,6 +292,28 @@ def _sender_from_pool(profile: MessagingProfile, to: str, now: datetime) -> Mess
         pk=chosen.pk, account_id=profile.account_id, profile=profile,
         campaign_id=chosen.campaign_id, number=chosen.number, toll_free=chosen.toll_free,
     )  # fmt: skip
+
+
+def _lock_sender(candidates: list[MessagingNumber]) -> MessagingNumber:
+    """The first candidate no concurrent send is using (its row locked for this transaction), else the first.
+
+    Without this, concurrent pool sends that read the same "least busy" sender would queue behind each other
+    at its throughput limit while other numbers of the pool stay idle.
+    """
+    if len(candidates) == 1 or connection.vendor != "postgresql":
+        return candidates[0]
+    free = dict(
+        MessagingNumber.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[candidate.pk for candidate in candidates])
+        .values_list("pk", "next_slot_at")
+    )
+    if not free:
+        return candidates[0]
+    # Re-ranked on the slots as they are now, locked: the ranking's snapshot may predate a send that just committed.
+    now = timezone.now()
+    rank = {candidate.pk: index for index, candidate in enumerate(candidates)}
+    best = min(free, key=lambda pk: (max(free[pk] or now, now), rank[pk]))
+    return next(candidate for candidate in candidates if candidate.pk == best)
 
 
 @dataclass(frozen=True)
@@ -427,12 +456,15 @@ def message_send(
             }
         )
     now = timezone.now()
-    enabled = _sender_from_number(account, from_) if from_ else _sender_from_pool(profile, destination, now)
-    return _accept(account=account, enabled=enabled, to=destination, text=text, callback_url=callback_url, now=now)
+    senders = [_sender_from_number(account, from_)] if from_ else _sender_from_pool(profile, destination, now)
+    return _accept(account=account, senders=senders, to=destination, text=text, callback_url=callback_url, now=now)
 
 
 @transaction.atomic
-def _accept(*, account, enabled: MessagingNumber, to: str, text: str, callback_url: str, now, auto_reply="") -> Message:
+def _accept(
+    *, account, senders: list[MessagingNumber], to: str, text: str, callback_url: str, now, auto_reply=""
+) -> Message:
+    enabled = _lock_sender(senders)
     info = count_segments(text)
     slot = _take_slot(enabled, info.segments, now)
     if not auto_reply:
@@ -469,7 +501,7 @@ def _accept(*, account, enabled: MessagingNumber, to: str, text: str, callback_u
 def auto_reply_send(*, enabled: MessagingNumber, to: str, text: str, keyword: str) -> Message:
     """A platform reply to STOP, START or HELP: sent whatever the daily limit or opt-out say."""
     return _accept(
-        account=enabled.account, enabled=enabled, to=to, text=text[: settings.MESSAGING_MAX_LENGTH], callback_url="",
+        account=enabled.account, senders=[enabled], to=to, text=text[: settings.MESSAGING_MAX_LENGTH], callback_url="",
         now=timezone.now(), auto_reply=keyword,
     )  # fmt: skip
 
