@@ -91,8 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 elif env.int("DB_POOL_MAX_SIZE", default=0) > 0:
-    # The web process: under ASGI each request runs in a fresh thread, so persistent connections are never
-    # reused and every request would pay a new PostgreSQL connection; a pool shares them across threads.
+    # The web process: its HTTP threads (portal/asgi.py) and the websocket stream's threads share a pool, so no
+    # request pays a new PostgreSQL connection.
     # Workers leave it off: Celery forks, and a pool's threads do not survive a fork.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -108,7 +108,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis, cache, channel layer ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Connections kept across requests (Django's own pool lives and dies with one request's thread).
+            "OPTIONS": {"pool_class": "tenants.throttling.SharedConnectionPool"},
+        }
+    }
     # channels_redis blocks in BZPOPMIN for 5 s at a time, and redis-py's default socket timeout is also 5 s: an
     # idle receive would time out and drop its connection every 5 s. A longer socket timeout keeps them apart.
     CHANNEL_LAYERS = {

@@ -106,7 +106,10 @@ class MessagingProfileWriteSerializer(serializers.Serializer):
 
 
 _NUMBERS = Prefetch(
-    "numbers", queryset=MessagingNumber.objects.select_related("phone_number", "campaign").order_by("number")
+    "numbers",
+    queryset=MessagingNumber.objects.filter(phone_number__status=PhoneNumber.Status.ACTIVE)
+    .select_related("phone_number", "campaign")
+    .order_by("number"),
 )
 
 
@@ -444,6 +447,14 @@ class _Echo:
         return value
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str) -> str:
+    """Free text (anyone may text the account's numbers) that a spreadsheet shows and never runs as a formula."""
+    return f"'{value}" if value.startswith(FORMULA_START) else value
+
+
 def _csv_rows(queryset):
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
@@ -452,7 +463,7 @@ def _csv_rows(queryset):
             [
                 message.public_id, message.created_at.isoformat(), message.direction, message.from_number,
                 message.to_number, message.status, message.encoding, message.segments, message.error_code,
-                message.error_text, message.thread, message.text,
+                _text_cell(message.error_text), message.thread, _text_cell(message.text),
             ]
         )  # fmt: skip
 

@@ -63,6 +63,7 @@ def process_call(call_id: int) -> None:
         if claimed is None:
             return  # nothing to do, or another worker has it (and looks again when it lets go)
         lease = claimed.lease
+        step = None
         try:
             step = Step(call_id, lease, claimed)
             step.run()
@@ -82,7 +83,7 @@ def process_call(call_id: int) -> None:
             return
         except Exception as exc:
             logger.exception("Call %s: step failed", call_id)
-            fail_call(call_id, lease, exc)
+            fail_call(call_id, step.lease if step is not None else lease, exc)  # the lease as the step extended it
             return
 
 
@@ -126,10 +127,17 @@ def _not_recently_swept(roots: set[int]) -> list[int]:
 
 
 def fail_call(call_id: int, lease: datetime, exc: BaseException) -> None:
-    """End a call whose step crashed (a bug, not the network): every leg ends, with the reason recorded."""
+    """End a call whose step crashed (a bug, not the network): every leg ends, with the reason recorded.
+
+    `lease`: the crashed step's claim; nothing is done if the call is no longer held with it."""
     try:
         with transaction.atomic():
-            root = Call.objects.select_for_update().get(pk=call_id)
+            # Only while the crashed step's claim is still ours: once it lapsed, another worker may hold the call
+            # and be running it correctly, and ending it here would cut off a live call.
+            root = Call.objects.select_for_update().filter(pk=call_id, engine_claimed_until=lease).first()
+            if root is None:
+                logger.warning("Call %s: its claim was taken over; the new holder carries on", call_id)
+                return
             effects = Effects(root_id=call_id)
             reason = f"The call engine failed: {type(exc).__name__}"[:300]
             switch = get_switch()

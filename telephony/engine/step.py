@@ -620,8 +620,14 @@ class Step:
             sip_connection=connection,
             created_at=timezone.now(),
         )
-        if clause is not None and clause.get("status_callback"):
-            leg.status_callback_url = self.render(clause.get("status_callback"), url=True)
+        status_callback = self.render(clause.get("status_callback"), url=True) if clause is not None else ""
+        if len(status_callback) > Call._meta.get_field("status_callback_url").max_length:
+            # Variables (a Curl response, the caller's input) can make it any length: the leg goes without one
+            # rather than fail to save and take the call down.
+            logger.warning("Call %s: a <To> statusCallback of %d characters was dropped", root.pk, len(status_callback))
+            status_callback = ""
+        if status_callback:
+            leg.status_callback_url = status_callback
             leg.status_callback_method = clause.get("status_callback_method") or "POST"
             leg.status_callback_events = status_callback_events(clause.get("status_callback_events") or ())
         self.effects.new_legs.append(leg)

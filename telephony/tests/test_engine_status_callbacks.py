@@ -96,3 +96,19 @@ def test_a_refused_call_reports_its_final_state(alice, server):
     call = place(number)
 
     assert call.status == "failed" and call.status_callback_sequence == 1
+
+
+def test_a_dial_status_callback_url_too_long_once_rendered_is_dropped_and_the_call_goes_on(alice):
+    SimulatorRule.objects.create(match="+13105552003", hangup_after_ms=500)
+    number, _ = number_for_app(
+        alice.account,
+        f'<Response><Meta name="x" value="{"a" * 2100}"/><Dial><To statusCallback="http://127.0.0.1:9/cb?v={{{{x}}}}">'
+        "+13105552003</To></Dial></Response>",
+    )
+
+    call = drive(place(number))
+
+    assert call.status == "completed" and "engine failed" not in call.end_reason
+    b_leg = call.children.get()
+    assert b_leg.status == "completed" and b_leg.status_callback_url == ""
+    assert not Delivery.objects.filter(account=alice.account).exists()

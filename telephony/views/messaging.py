@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -112,7 +112,8 @@ class MessagingProfileListView(ScopedListView):
     template_name = "telephony/messagingprofile_list.html"
 
     def get_queryset(self):
-        return super().get_queryset().prefetch_related("numbers").order_by("name", "id")
+        active = MessagingNumber.objects.filter(phone_number__status=PhoneNumber.Status.ACTIVE)
+        return super().get_queryset().prefetch_related(Prefetch("numbers", queryset=active)).order_by("name", "id")
 
 
 class MessagingProfileCreateView(AccountPortalMixin, FormView):
@@ -148,7 +149,9 @@ class MessagingProfileDetailView(ProfileMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(
             profile=profile,
-            numbers=profile.numbers.select_related("phone_number", "campaign").order_by("number"),
+            numbers=profile.numbers.filter(phone_number__status=PhoneNumber.Status.ACTIVE)
+            .select_related("phone_number", "campaign")
+            .order_by("number"),
         )
         return context
 

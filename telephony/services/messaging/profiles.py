@@ -102,7 +102,9 @@ def messaging_profile_update(
 def messaging_profile_delete(*, account: Account, actor: Actor, profile: MessagingProfile) -> None:
     """Delete a profile that no number uses (SMS must be turned off on them first: sending would stop)."""
     profile = MessagingProfile.objects.for_account(account).select_for_update().get(pk=profile.pk)
-    count = profile.numbers.count()
+    # A released number is no longer the account's, so SMS cannot be turned off on it any more: its leftover row
+    # must not keep the profile in use for good (it goes with the profile).
+    count = profile.numbers.filter(phone_number__status=PhoneNumber.Status.ACTIVE).count()
     if count:
         raise ValidationError(
             f"{count} number{'s' if count != 1 else ''} send{'' if count != 1 else 's'} with this profile. Turn SMS "
@@ -117,6 +119,7 @@ def messaging_profile_delete(*, account: Account, actor: Actor, profile: Messagi
         obj=profile,
         before=_snapshot(profile, PROFILE_FIELDS),
     )
+    profile.numbers.all().delete()
     profile.delete()
 
 

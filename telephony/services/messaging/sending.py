@@ -302,17 +302,27 @@ def _lock_sender(candidates: list[MessagingNumber]) -> MessagingNumber:
     """
     if len(candidates) == 1 or connection.vendor != "postgresql":
         return candidates[0]
-    free = dict(
+    from django.db.models import Case, DateTimeField, IntegerField, Value, When
+    from django.db.models.functions import Coalesce, Greatest
+
+    # Re-ranked on the slots as they are now: the ranking's snapshot may predate a send that just committed. LIMIT 1
+    # so that only the sender chosen is locked: locking every free candidate would make each concurrent pool send
+    # skip them all and queue behind the first one.
+    now = timezone.now()
+    at_now = Value(now, output_field=DateTimeField())
+    rank = Case(
+        *[When(pk=candidate.pk, then=Value(index)) for index, candidate in enumerate(candidates)],
+        output_field=IntegerField(),
+    )
+    best = (
         MessagingNumber.objects.select_for_update(skip_locked=True)
         .filter(pk__in=[candidate.pk for candidate in candidates])
-        .values_list("pk", "next_slot_at")
+        .order_by(Greatest(Coalesce("next_slot_at", at_now), at_now), rank)
+        .values_list("pk", flat=True)
+        .first()
     )
-    if not free:
+    if best is None:
         return candidates[0]
-    # Re-ranked on the slots as they are now, locked: the ranking's snapshot may predate a send that just committed.
-    now = timezone.now()
-    rank = {candidate.pk: index for index, candidate in enumerate(candidates)}
-    best = min(free, key=lambda pk: (max(free[pk] or now, now), rank[pk]))
     return next(candidate for candidate in candidates if candidate.pk == best)
 
 
