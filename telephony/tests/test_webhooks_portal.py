@@ -495,3 +495,35 @@ def test_the_write_forms_need_the_csrf_token(alice):
     assert forged.status_code == 403
     endpoint.refresh_from_db()
     assert endpoint.secret_encrypted == secret_before
+
+
+def test_it_rotates_the_callback_signing_secret_and_shows_it_once(client, alice):
+    from telephony.services.callbacks import callback_signing_secret_get
+
+    client.force_login(alice.user)
+    listing = client.get(url("webhookendpoint-list", alice.account)).content.decode()
+    assert 'data-testid="callback-secret-none"' in listing
+    assert client.get(url("callbacksecret-rotate", alice.account)).status_code == 200  # the confirm page
+    assert callback_signing_secret_get(account=alice.account) is None  # a GET changes nothing
+
+    response = client.post(url("callbacksecret-rotate", alice.account))
+
+    assert response["Cache-Control"] == "no-store"
+    secret = re.search(r'value="(whsec_[^"]+)"', response.content.decode()).group(1)
+    info = callback_signing_secret_get(account=alice.account)
+    assert info.masked.endswith(secret[-4:])
+    listing = client.get(url("webhookendpoint-list", alice.account)).content.decode()
+    assert secret not in listing and info.masked in listing
+
+
+def test_a_viewer_cannot_rotate_the_callback_signing_secret(client, alice, bob):
+    from telephony.services.callbacks import callback_signing_secret_get
+
+    client.force_login(bob.user)
+
+    assert (
+        'data-testid="rotate-callback-secret"'
+        not in client.get(url("webhookendpoint-list", alice.account)).content.decode()
+    )
+    assert client.post(url("callbacksecret-rotate", alice.account)).status_code == 403
+    assert callback_signing_secret_get(account=alice.account) is None

@@ -31,6 +31,7 @@ from telephony import delivery as engine
 from telephony import event_types
 from telephony.filtersets.events import DeliveryFilterSet, WebhookEndpointFilterSet
 from telephony.models import Delivery, WebhookEndpoint
+from telephony.services import callbacks as callback_services
 from telephony.services import webhooks as services
 from tenants.models import AuditEntry
 from tenants.scoping import AccountPortalMixin, parse_public_id
@@ -146,6 +147,7 @@ class WebhookEndpointListView(ScopedListView):
         now = timezone.now()
         for endpoint in context["object_list"]:
             endpoint.circuit = circuit_state(endpoint, now)
+        context["callback_secret"] = callback_services.callback_signing_secret_get(account=self.account)
         return context
 
 
@@ -515,6 +517,35 @@ class DeliveryReplayView(DeliveryMixin, View):
         return HttpResponseRedirect(self.detail_url())
 
 
+class CallbackSecretRotateView(AccountPortalMixin, TemplateView):
+    """The account-level secret that signs status callbacks, extension hooks and message callbacks.
+
+    Confirm, then rotate: shown once in clear, the old one signing beside it for 24 hours, as for endpoints.
+    """
+
+    write_required = True
+    template_name = "confirm_delete.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            object="Callback signing secret",
+            title="Rotate the callback signing secret?",
+            explanation="A new secret is made and shown once. For 24 hours every status callback, extension hook "
+            "and message callback carries two signatures, one with each secret; then the old secret stops.",
+            confirm_label="Rotate secret",
+            cancel_url=reverse("webhookendpoint-list", kwargs={"account": self.account.slug}),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        info = callback_services.callback_signing_secret_rotate(account=self.account, actor=request.user)
+        response = render(
+            request, "telephony/callbacksecret_rotated.html", {**super().get_context_data(), "info": info}
+        )
+        response["Cache-Control"] = "no-store"  # the secret is in this one response only
+        return response
+
+
 def _route(route: str, view, name: str):
     return path(f"a/<slug:account>/{route}", view.as_view(), name=name)
 
@@ -531,6 +562,7 @@ urlpatterns = [
     _route(f"{_endpoint}rotate-secret/", WebhookEndpointRotateView, "webhookendpoint-rotate"),
     _route(f"{_endpoint}test/", WebhookEndpointTestView, "webhookendpoint-test"),
     _route(f"{_endpoint}recover/", WebhookEndpointRecoverView, "webhookendpoint-recover"),
+    _route("webhooks/callback-secret/rotate/", CallbackSecretRotateView, "callbacksecret-rotate"),
     _route("deliveries/", DeliveryListView, "webhookdelivery-list"),
     _route(_delivery, DeliveryDetailView, "webhookdelivery-detail"),
     _route(f"{_delivery}replay/", DeliveryReplayView, "webhookdelivery-replay"),
