@@ -420,6 +420,12 @@ class Migration(migrations.Migration):
                 condition=models.Q(("status", "queued")), fields=["send_after"], name="telephony_message_due"
             ),
         ),
+        migrations.AddIndex(
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status", "sending")), fields=["updated_at"], name="telephony_message_sending"
+            ),
+        ),
         migrations.AddConstraint(
             model_name="message",
             constraint=models.CheckConstraint(

@@ -224,6 +224,8 @@ class Message(AccountOwnedModel):
             models.Index(fields=["carrier", "carrier_message_id"], name="telephony_message_carrier_id"),
             # The send queue: only queued rows, in slot order.
             models.Index(fields=["send_after"], condition=Q(status="queued"), name="telephony_message_due"),
+            # The stuck-send sweep runs every second: only rows in `sending`, which are few.
+            models.Index(fields=["updated_at"], condition=Q(status="sending"), name="telephony_message_sending"),
         ]
         constraints = [
             models.CheckConstraint(
