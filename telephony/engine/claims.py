@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from telephony.models import Call, CallWakeup
 
@@ -247,14 +248,20 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def release(root: Call, lease: datetime, values: dict, *, consumed: list[int], due_by: datetime | None) -> bool:
+def release(
+    root: Call, lease: datetime, values: dict, *, consumed: list[int], due_by: datetime | None
+) -> tuple[bool, datetime | None]:
     """Save the A-leg's `values` and give the claim back, if it is still ours (else LostClaim); call inside the
     step's transaction, before anything else it writes, so a lost claim rolls everything back.
 
-    Returns whether wake-ups other than `consumed` fall due by `due_by` (None: do not look), i.e. whether something
-    arrived while the step held the claim: its task found the call claimed and left it to this worker. The same
-    statement answers, so the usual step (nothing arrived) does not spend a round trip claiming again for nothing.
-    A wake-up committed after this statement has a task whose claim waits on the row until the step commits.
+    Returns (arrived, next_due), both about the wake-ups saved before this step other than `consumed` (with
+    due_by None, (False, None): not looked at). `arrived`: one falls due by `due_by`, i.e. it arrived while the
+    step held the claim and its task found the call claimed and left it to this worker; the same statement
+    answers, so the usual step (nothing arrived) does not spend a round trip claiming again for nothing.
+    `next_due`: the earliest of them. A step that consumed the wake-up a countdown task announced must announce
+    the next one itself (a switch reports "ringing" and "answered" in one go, and only the earlier gets a task),
+    or it would wait for the sweeper. A wake-up committed after this statement has a task whose claim waits on
+    the row until the step commits.
     """
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name
@@ -264,10 +271,10 @@ def release(root: Call, lease: datetime, values: dict, *, consumed: list[int], d
         assignments.append(f"{quote(field.column)} = %s")
         params.append(field.get_db_prep_save(value, db))
     params += [root.pk, db.ops.adapt_datetimefield_value(lease)]
-    returning = "1"
+    returning = "NULL"
     if due_by is not None:
-        returning = f"EXISTS (SELECT 1 FROM {CallWakeup._meta.db_table} w WHERE w.root_id = %s AND w.due_at <= %s"  # noqa: S608
-        params += [root.pk, db.ops.adapt_datetimefield_value(due_by)]
+        returning = f"(SELECT MIN(w.due_at) FROM {CallWakeup._meta.db_table} w WHERE w.root_id = %s"  # noqa: S608
+        params.append(root.pk)
         if consumed:
             returning += f" AND w.id NOT IN ({_placeholders(consumed)})"
             params += consumed
@@ -281,7 +288,16 @@ def release(root: Call, lease: datetime, values: dict, *, consumed: list[int], d
         row = cursor.fetchone()
     if row is None:
         raise LostClaim()
-    return due_by is not None and bool(row[0])
+    next_due = _as_datetime(row[0])
+    return (next_due is not None and due_by is not None and next_due <= due_by), next_due
+
+
+def _as_datetime(value) -> datetime | None:
+    """A timestamp read by raw SQL: PostgreSQL gives a datetime, SQLite the text Django stored (UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def delete_wakeups(root_id: int, *, ids: list[int] = (), all_but_recordings: bool = False) -> None:

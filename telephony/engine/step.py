@@ -27,6 +27,7 @@ from telephony.engine.claims import (
     claim_update,
     delete_wakeups,
     due_horizon,
+    kick,
     release,
 )
 from telephony.engine.context import Effects, PendingEvent, enter_step, leave_step
@@ -210,8 +211,12 @@ class Step:
         values = {name: getattr(root, name) for name in fields}
         now = timezone.now()
         due_by = None if final else now + due_horizon()
+        announced_one = bool(self.effects.consumed)
         with transaction.atomic():
-            arrived = release(root, self.lease, values, consumed=self.effects.consumed, due_by=due_by)
+            arrived, next_due = release(root, self.lease, values, consumed=self.effects.consumed, due_by=due_by)
+            if announced_one and next_due is not None and not arrived:
+                # The task that brought this step was for a wake-up it consumed; the next one has none yet.
+                transaction.on_commit(lambda: kick(root.pk, next_due))
             if final:
                 # Everything left (the length limit, reports of the far ends) goes, with what this step consumed.
                 delete_wakeups(root.pk, ids=self.effects.consumed, all_but_recordings=True)

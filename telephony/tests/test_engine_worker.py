@@ -104,3 +104,23 @@ def test_a_step_that_crashes_after_another_worker_took_its_call_over_does_not_en
 
     call = Call.objects.get(pk=call.pk)
     assert call.status == "in-progress" and call.flow_state != Call.FlowState.DONE
+
+
+def test_a_report_due_after_another_of_the_same_leg_wakes_the_call_without_the_sweeper(transactional_db, alice):
+    # The switch reports "ringing" (100 ms) and "answered" (1 s) at once; only the first gets a countdown task
+    # when they are saved, so the step that applies "ringing" must announce "answered". No beat: no sweeper.
+    number, _ = number_for_app(
+        alice.account, '<Response><Dial timeout="20000"><To>+15550001111</To></Dial><Hangup/></Response>'
+    )
+    worker = start_celery_worker(env={"SIMULATED_SWITCH_SPEED": "1"}, beat=False, log_name="engine-worker-5.log")
+    try:
+        call = place(number)
+        leg = wait_for(
+            lambda: Call.objects.filter(parent=call, status="in-progress").first(),
+            timeout=30,
+            message="the dialled leg to be answered without the sweeper",
+        )
+    finally:
+        stop_celery_worker(worker)
+
+    assert leg.to_number == "+15550001111"
