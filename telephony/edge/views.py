@@ -60,6 +60,8 @@ def dial_outcome(request: HttpRequest):
         code = int(request.POST.get("code") or 500)
     except ValueError:
         code = 500
+    if not 100 <= code <= 699:  # not a SIP status: it would not fit the call record's sip_code
+        code = 500
     answer = sip_edge.edge_dial_outcome(
         call_id=request.POST.get("call_id", ""),
         code=code,

@@ -569,7 +569,7 @@ def _find_a_leg(call_id: str, *, lock: bool) -> Call | None:
 def _moment(raw: str | None) -> datetime:
     try:
         return datetime.fromtimestamp(float(raw), tz=UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):  # OSError: beyond the platform's time_t
         return timezone.now()
 
 

@@ -115,11 +115,13 @@ def split_username(username: str, domain: str = "") -> tuple[str, str]:
 
 def authenticate(*, username: str, domain: str, password: str, address: str) -> SipUser:
     """The active SIP user these credentials belong to, or WebCallbackRefused (401, or 429 when throttled)."""
-    if throttled(username, address):
-        raise WebCallbackRefused(429, "Too many failed sign-ins. Try again in a few minutes.", "throttled")
     login, realm = split_username(username, domain)
+    # Counted per user as the lookup sees it (case, spaces and sip: do not make another user to throttle).
+    throttle_key = f"{login}@{realm}"
+    if throttled(throttle_key, address):
+        raise WebCallbackRefused(429, "Too many failed sign-ins. Try again in a few minutes.", "throttled")
     user = None
-    if login and realm and password:
+    if login and realm and password and "\x00" not in login + realm:  # PostgreSQL refuses NUL in a query
         user = (
             SipUser.objects.select_related("account", "domain", "caller_id_number")
             .filter(domain__domain__iexact=realm, login__iexact=login, is_active=True)
@@ -129,7 +131,7 @@ def authenticate(*, username: str, domain: str, password: str, address: str) -> 
     expected = user.ha1 if user is not None else "0" * 32
     given = digest_ha1(user.login if user is not None else login, realm, password or "")
     if user is None or not hmac.compare_digest(expected, given):
-        _record_failure(username, address)
+        _record_failure(throttle_key, address)
         raise WebCallbackRefused(401, "Wrong username or password.", "bad_credentials")
     return user
 

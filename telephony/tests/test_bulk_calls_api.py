@@ -46,6 +46,15 @@ def test_it_accepts_the_good_destinations_and_reports_the_bad_ones_with_their_po
     assert Event.objects.filter(type="bulk_call.created", object_id=body["id"]).exists()
 
 
+def test_a_destination_with_a_nul_character_is_reported_bad_not_a_server_error(alice_api, caller_id):
+    response = create(alice_api, caller_id, destinations=["+12025550101", "+1202\x005550102"])
+
+    assert response.status_code == 201, response.content
+    assert [(entry["position"], entry["reason"]) for entry in response.json()["invalid"]] == [
+        (1, "Not an E.164 number.")
+    ]
+
+
 @pytest.mark.parametrize(
     "fields,field,code",
     [

@@ -295,3 +295,23 @@ def test_a_dial_that_cannot_ring_calls_its_action_url_at_once(edge, alice, acme,
     root = Call.objects.get(switch_call_id=answer["call_id"], parent__isnull=True)
     assert root.end_reason == "Hangup (after-dial)"
     assert CallHttpRequest.objects.get(call=root).purpose == "dial_action"
+
+
+def test_a_dial_outcome_with_an_out_of_range_time_is_answered_not_a_server_error(edge):
+    outcome = edge.post("/internal/sip/dial-outcome", {"call_id": "no-such-call", "code": "486", "at": "1e18"})
+    assert outcome.status_code == 200
+    assert outcome.json()["action"] == "reply"
+
+
+def test_a_dial_outcome_with_a_code_outside_sip_is_recorded_as_500(edge, alice, acme):
+    pbx = sip_services.sip_connection_create(
+        account=alice.account, actor=None, name="PBX 4", auth_type="ip", allowed_ips=["198.51.100.23"],
+        inbound_host="pbx4.example.com",
+    )  # fmt: skip
+    number = make_number(alice.account, next_number(), sip_connection=pbx)
+    answer = invite(edge, to_user=number.number)
+    outcome = edge.post("/internal/sip/dial-outcome", {"call_id": answer["call_id"], "code": "-1"})
+    assert outcome.status_code == 200
+    assert outcome.json()["code"] == 500
+    root = Call.objects.get(switch_call_id=answer["call_id"], parent__isnull=True)
+    assert (root.status, root.sip_code) == ("failed", 500)

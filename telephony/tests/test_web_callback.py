@@ -125,6 +125,32 @@ def test_repeated_bad_credentials_are_throttled_even_with_the_right_password_aft
     assert not Call.objects.exists()
 
 
+def test_bad_credentials_from_many_addresses_are_throttled_per_user_however_the_username_is_spelled(client, mary):
+    domain = mary.domain.domain
+    spellings = [{"username": f"MARY@{domain}"}, {"username": f" mary@{domain} "}, {"username": f"sip:mary@{domain}"},
+                 {"username": "mary", "domain": domain.upper()}, {"username": f"Mary@{domain}"}]  # fmt: skip
+    assert len(spellings) == web_callback.FAILURE_LIMIT
+    for index, spelling in enumerate(spellings):
+        params = {**spelling, "password": "wrong-password!", "to": TARGET, "callback": CALLBACK}
+        assert client.get(URL, params, secure=True, REMOTE_ADDR=f"198.51.100.{index + 1}").status_code == 401
+
+    params = {"username": username(mary), "password": PASSWORD, "to": TARGET, "callback": CALLBACK}
+    response = client.get(URL, params, secure=True, REMOTE_ADDR="198.51.100.200")
+
+    assert response.status_code == 429
+    assert not Call.objects.exists()
+
+
+@pytest.mark.parametrize("spelling", [{"username": "ma\x00ry@acme"}, {"username": "mary", "domain": "ac\x00me"}])
+def test_a_nul_character_in_the_username_is_a_wrong_password_not_a_server_error(client, mary, spelling):
+    params = {**spelling, "password": PASSWORD, "to": TARGET, "callback": CALLBACK}
+
+    response = call_post_json(client, params, accept="application/xml")
+
+    assert response.status_code == 401
+    assert message_of(response) == "Wrong username or password."
+
+
 def test_a_password_over_plain_http_is_refused_in_production_settings(client, mary):
     assert settings.WEB_CALLBACK_REQUIRE_HTTPS  # the test settings run with DEBUG off, like production
 
