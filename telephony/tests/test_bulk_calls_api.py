@@ -71,6 +71,7 @@ def test_a_destination_with_a_nul_character_is_reported_bad_not_a_server_error(a
         ({"retry_rules": {"busy": {"attempts": 99}}}, "retry_rules.busy.attempts", "out_of_range"),
         ({"calls_per_second": 0}, "calls_per_second", "out_of_range"),
         ({"do_not_call": ["+1202555010x"]}, "do_not_call.0", "invalid_number"),
+        ({"time_limit": 4 * 3600 + 1}, "time_limit", "out_of_range"),  # longer than any call may last
     ],
 )
 def test_it_refuses_a_bad_request_naming_the_field(alice_api, caller_id, fields, field, code):

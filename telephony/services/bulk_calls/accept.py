@@ -88,7 +88,8 @@ def check_destinations(raw: Any, do_not_call: set[str], blocked_prefixes: tuple[
         if reason is not None:
             result.invalid_count += 1
             if len(result.invalid) < MAX_INVALID_REPORTED:
-                shown = value if isinstance(value, str) else repr(value)
+                # PostgreSQL's jsonb refuses NUL in a string: shown as the replacement character.
+                shown = value.replace("\x00", "\ufffd") if isinstance(value, str) else repr(value)
                 result.invalid.append({"position": position, "destination": shown[:64], "reason": reason})
             continue
         seen[number] = position
@@ -245,6 +246,10 @@ def bulk_call_create(
     if method not in ("GET", "POST"):
         raise _error("method", "GET or POST.", "invalid_choice")
     rate, concurrent = _check_pacing(calls_per_second, max_concurrent)
+    # As call_place checks each call: a limit it refuses would make every destination fail once dispatched.
+    max_length_s = app.max_call_length_s if isinstance(app, CallControlApp) else settings.CALL_MAX_LENGTH_S
+    if time_limit_s is not None and not 1 <= time_limit_s <= max_length_s:
+        raise _error("time_limit", f"Seconds from the answer, from 1 to {max_length_s}.", "out_of_range")
     days, start, end = _check_window(window_days, window_start, window_end, time_zone)
     rules = _check_retry_rules(retry_rules)
     from telephony.services.outbound import policy_for
