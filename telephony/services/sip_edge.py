@@ -527,6 +527,12 @@ def _finish_app(a_leg: Call, effects: Effects, stop: flows.FlowStop) -> EdgeAnsw
     return _reply(stop.sip_code, stop.reason, a_leg)
 
 
+def _inactive_user(user: SipUser, clause) -> _Target:
+    # A disabled user's phones may still be registered until their registration expires: they must not ring.
+    failure = (CallStatus.FAILED, 480, f"The SIP user {user.sip_uri} is inactive.")
+    return _Target(to=user.sip_uri, routes=[], clause=clause, failure=failure)
+
+
 def _dial_target(step, a_leg: Call, clause) -> _Target:
     raw = step.render(clause.get("target")).strip()
     if E164.match(raw):
@@ -534,6 +540,8 @@ def _dial_target(step, a_leg: Call, clause) -> _Target:
         local = PhoneNumber.objects.filter(number=number, status=PhoneNumber.Status.ACTIVE).first()
         if local is not None and local.sip_user_id:
             user = SipUser.objects.select_related("domain").get(pk=local.sip_user_id)
+            if not user.is_active:
+                return _inactive_user(user, clause)
             return _Target(to=user.sip_uri, sip_user=user, clause=clause,
                            routes=_contact_routes(user.login, user.domain.domain))  # fmt: skip
         connection = _account_trunk(a_leg.account)
@@ -548,6 +556,8 @@ def _dial_target(step, a_leg: Call, clause) -> _Target:
         login, _, host = rest.split(";", 1)[0].partition("@")
         user = target_sip_user(login, host.split(":", 1)[0])
         if user is not None and user.account_id == a_leg.account_id:
+            if not user.is_active:
+                return _inactive_user(user, clause)
             return _Target(to=uri, sip_user=user, clause=clause, routes=_contact_routes(user.login, user.domain.domain))
         if user is not None:  # another account's user: the platform's users are reached only within an account
             return _Target(to=uri, routes=[], clause=clause, failure=(CallStatus.FAILED, 404, "No such SIP user."))

@@ -315,3 +315,18 @@ def test_a_dial_outcome_with_a_code_outside_sip_is_recorded_as_500(edge, alice, 
     assert outcome.json()["code"] == 500
     root = Call.objects.get(switch_call_id=answer["call_id"], parent__isnull=True)
     assert (root.status, root.sip_code) == ("failed", 500)
+
+
+def test_an_app_dial_to_a_disabled_user_fails_without_ringing_her_phones(edge, alice, acme):
+    from telephony.models import SipUser
+
+    ann = acme[1]
+    SipUser.objects.filter(pk=ann.pk).update(is_active=False)  # her phones may still be registered
+    app = make_app(alice.account, f"<Response><Dial><To>{ann.sip_uri}</To></Dial><Hangup/></Response>")
+    number = make_number(alice.account, next_number(), call_control_app=app)
+
+    answer = invite(edge, to_user=number.number)
+
+    root = Call.objects.get(switch_call_id=answer["call_id"], parent__isnull=True)
+    leg = Call.objects.get(parent=root)
+    assert (leg.status, leg.sip_code) == ("failed", 480)
