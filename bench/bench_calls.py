@@ -2,14 +2,19 @@
 
 1. Pacing: for each rate in BENCH_PACING_RATES (10, 50, 200 calls/s), the account's policy is set to that rate and
    calls are placed through the real service (`call_place`, the one POST /api/v1/calls uses) for
-   BENCH_PACING_SECONDS (60 s) worth of calls, by BENCH_FEEDERS (4) processes that keep at most a few seconds
-   of calls queued ahead.
+   BENCH_PACING_SECONDS (60 s) worth of calls, by BENCH_FEEDERS processes (default: 2 + rate / 50, at most 6)
+   placing as fast as they can. The account's queue starts BENCH_HEAD_START_S after them (default: the time they
+   need at 20 calls/s each), so the calls are queued before the first is dispatched and the feeders' CPU is not
+   taken from the workers being measured (on a 2-core machine, placing and dispatching 200 calls/s at once
+   would need more CPU than there is); the product paces the backlog as it paces any queue.
    Real Celery workers on the `calls` queue (`-P prefork --concurrency 2 -B`, the sweeper in its beat) dispatch
    them: each call's `initiated_at` is the moment the engine dispatched it. The simulated switch runs at 10^6x,
    so a call (ring, answer, `<Hangup/>`) is over in the step that dispatches it. Figures per rate: the measured
    rate over the run ((n - 1) / (last dispatch - first)) and its error against the configured one (target
-   within +/-5 %), the dispatch lateness against each call's slot (p50/p99/max), the busiest and quietest whole
-   second of the steady part, and the feeders' own placing rate.
+   within +/-5 %), the rate the calls' slots offered (the configured one unless the feeders fell behind) and the
+   error against it, the dispatch lateness against each call's slot (p50/p99/max), the busiest and quietest
+   whole second of the steady part, and the feeders' own placing rate and how many calls they placed after the
+   first dispatch.
 2. Export: 1,000,000 call rows are inserted for the bench account (INSERT ... SELECT generate_series, in
    batches), then GET /api/v1/calls/export is read through Django's test client with an API key (the real view,
    authentication, filters and streaming response; no HTTP socket). Figures: rows/s, bytes, and the process's
@@ -41,11 +46,18 @@ SLUG = "bench-calls"
 CALLER = "+15550300000"
 RATES = [float(r) for r in os.environ.get("BENCH_PACING_RATES", "10,50,200").split(",") if r]
 PACING_SECONDS = float(os.environ.get("BENCH_PACING_SECONDS", "60"))
-LEAD_SECONDS = 10.0  # the feeders keep at most this much of the queue ahead of now (absorbs their stalls)
+# The feeders start this long before the first dispatch slot (default: the time they need to place the run's
+# calls at FEEDER_PER_S each), so that the calls are queued before the workers dispatch them: on a small machine
+# the feeders' CPU would otherwise be taken from the workers whose pace is measured.
+HEAD_START_S = os.environ.get("BENCH_HEAD_START_S", "")
+FEEDER_PER_S = 20  # calls one feeder process places per second, a low estimate for a busy 2-core machine
 EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "1000000"))
 INSERT_BATCH = 100_000
 WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
-FEEDERS = int(os.environ.get("BENCH_FEEDERS", "4"))  # processes placing calls (call_place), like API clients
+# Processes placing calls (call_place), like API clients. One places about 50 calls/s on this machine (its CPU
+# per call, plus its waits on the database), so by default there are enough of them for the rate with room to
+# spare: the bench measures the product's pace, which the feeders must be able to exceed.
+FEEDERS = os.environ.get("BENCH_FEEDERS", "auto")
 PHASES = set(os.environ.get("BENCH_PHASES", "pacing,export").split(","))
 FLOW = "<Response><Hangup/></Response>"
 
@@ -61,6 +73,9 @@ def environment() -> None:
     os.environ["SIMULATED_SWITCH_SPEED"] = "1000000"
     os.environ["CALL_MAX_LENGTH_S"] = str(10**9)  # at 10^6x, 4 h of call time would be 14 ms
     os.environ.setdefault("API_RATE_LIMIT", "100000/s")
+    # The whole run is queued ahead (HEAD_START_S): every call's dispatch must be announced by its countdown
+    # task, not left to the sweeper as wake-ups further away than the default 60 s are.
+    os.environ["ENGINE_KICK_HORIZON_SECONDS"] = "600"
 
 
 def setup_django() -> None:
@@ -167,7 +182,7 @@ def fitted_rate(times: list) -> float:
 
 
 def run_feeder(account_id: int, count: int, offset: int, start_at: float, conn) -> None:
-    """Place `count` calls through call_place, keeping at most LEAD_SECONDS of the queue ahead of now."""
+    """Place `count` calls through call_place, as fast as it can."""
     try:
         conn.send(feed(account_id, count, offset, start_at))
     except Exception as exc:  # noqa: BLE001 - the parent must not wait forever for a feeder that died
@@ -176,9 +191,6 @@ def run_feeder(account_id: int, count: int, offset: int, start_at: float, conn) 
 
 def feed(account_id: int, count: int, offset: int, start_at: float) -> list[int]:
     setup_django()
-    from django.utils import timezone
-
-    from telephony.models import OutboundPolicy
     from telephony.services.outbound import call_place
     from tenants.models import Account
 
@@ -186,11 +198,6 @@ def feed(account_id: int, count: int, offset: int, start_at: float) -> list[int]
     ids = []
     time.sleep(max(0.0, start_at - time.time()))  # every feeder starts at once, Django imported
     for n in range(offset, offset + count):
-        while True:  # like a bulk campaign's feeder: place as room frees up, not everything at once
-            ahead = OutboundPolicy.objects.filter(account=account).values_list("next_dispatch_at", flat=True).get()
-            if ahead is None or (ahead - timezone.now()).total_seconds() < LEAD_SECONDS:
-                break
-            time.sleep(0.1)
         call = call_place(account=account, actor="bench", from_=CALLER, to=f"+1310{n % 10_000_000:07d}", xml=FLOW)
         ids.append(call.pk)
     return ids
@@ -200,24 +207,31 @@ def pacing(account, rate: float) -> dict:
     import multiprocessing
     from datetime import datetime
 
+    from django.utils import timezone
+
     from telephony.models import Call, OutboundPolicy
 
     wipe(account)
+    total = int(rate * PACING_SECONDS)
+    feeders = feeders_for(rate)
+    head_start = head_start_for(total, feeders)
+    start_at = time.time() + 5 + feeders / 2  # each process imports Django first
+    # The account's queue starts `head_start` after the feeders do: the calls they place meanwhile take the
+    # slots from then on, one every 1/rate s, as the product paces any backlog.
+    first_slot = timezone.now() + timedelta(seconds=start_at - time.time() + head_start)
     OutboundPolicy.objects.update_or_create(
         account=account,
         defaults={
             "calls_per_second": rate,
             "max_concurrent_calls": 100_000,
-            "max_queue_wait_s": int(LEAD_SECONDS + 60),
-            "next_dispatch_at": None,
+            "max_queue_wait_s": int(head_start + PACING_SECONDS + 60),
+            "next_dispatch_at": first_slot,
         },
     )
-    total = int(rate * PACING_SECONDS)
     context = multiprocessing.get_context("spawn")
     pipes, processes = [], []
-    share = -(-total // FEEDERS)
-    start_at = time.time() + 5
-    for index in range(FEEDERS):
+    share = -(-total // feeders)
+    for index in range(feeders):
         count = max(0, min(share, total - index * share))
         parent, child = context.Pipe()
         process = context.Process(target=run_feeder, args=(account.pk, count, index * share, start_at, child))
@@ -231,7 +245,7 @@ def pacing(account, rate: float) -> dict:
     if failures:
         raise SystemExit("; ".join(failures))
     ids = [pk for reply in replies for pk in reply]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + max(0.0, (first_slot - timezone.now()).total_seconds()) + PACING_SECONDS + 120
     while Call.objects.filter(pk__in=ids, initiated_at__isnull=True).exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     rows = list(Call.objects.filter(pk__in=ids).values_list("initiated_at", "variables", "status", "created_at"))
@@ -272,9 +286,27 @@ def pacing(account, rate: float) -> dict:
         "lateness_max_ms": round(max(lateness), 1) if lateness else None,
         "busiest_second": max(steady) if steady else None,
         "quietest_second": min(steady) if steady else None,
-        "feeders": FEEDERS,
+        "feeders": feeders,
+        "head_start_s": round(head_start, 1),
+        # How fast the feeders placed calls (all of them, from their first to their last), and how many they
+        # had not placed yet when the first one was dispatched: the bench measures the product's pace only
+        # while the feeders stay ahead of it (offered_per_s then equals the configured rate).
         "feeders_placed_per_s": round((len(placed) - 1) / (placed[-1] - placed[0]).total_seconds(), 1),
+        "placed_after_first_dispatch": sum(1 for moment in placed if moment > first),
     }
+
+
+def feeders_for(rate: float) -> int:
+    if FEEDERS != "auto":
+        return int(FEEDERS)
+    return max(2, min(6, int(rate // 50) + 2))
+
+
+def head_start_for(total: int, feeders: int) -> float:
+    """Seconds from the feeders' start to the first slot: enough for them to place most calls before it."""
+    if HEAD_START_S:
+        return float(HEAD_START_S)
+    return max(10.0, min(240.0, total / (feeders * FEEDER_PER_S)))
 
 
 # --- 2. Export --------------------------------------------------------------------------------------------------

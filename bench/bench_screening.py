@@ -41,13 +41,13 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction  # noqa: E402
 
+from telephony.hot_sql import hot_cursor  # noqa: E402
 from telephony.models import CallerListEntry, PhoneNumber, TnProfile  # noqa: E402
 from telephony.screening import (  # noqa: E402
     _ENTRIES_SQL,
     _LOOKUP_SQL,
     Outcome,
-    _candidates,
-    _cursor,
+    candidate_values,
     normalize_caller_id,
     screen_caller,
 )
@@ -235,7 +235,7 @@ def describe(name: str, result: dict) -> str:
 
 
 def explain(profile: TnProfile, caller: str, sql: str, last_param) -> str:
-    params = [*_candidates(normalize_caller_id(caller)), last_param]
+    params = [*candidate_values(normalize_caller_id(caller)), last_param]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
@@ -251,7 +251,7 @@ def round_trip_floor(seconds: float = 2.0) -> int:
     started = clock()
     while clock() < deadline:
         for _ in range(200):
-            with _cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
+            with hot_cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
                 cursor.execute("SELECT 1")
                 cursor.fetchall()
         done += 200

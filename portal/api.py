@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -62,9 +64,38 @@ def _first_code(detail) -> str | None:
     return None
 
 
+GENERIC_CODES = (None, "invalid", "required", "null", "blank")
+
+
+def error_summary(detail) -> tuple[str, str | None, str]:
+    """A validation error's (code, field, message) as the error body gives them; field None when it names none.
+
+    For places that report several errors in one answer (a batch's refused items) in the same words.
+    """
+    fields = _flatten(detail)
+    field, messages = next(iter(fields.items()))
+    code = _first_code(detail)
+    # Field-level codes such as "required" or "invalid" describe the field; the body's code is the kind.
+    return (
+        ("validation_error" if code in GENERIC_CODES else code),
+        (None if field == "non_field_errors" else field),
+        messages[0],
+    )
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+
 def exception_handler(exc, context) -> Response:
     headers: dict[str, str] = {}
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; the client sent too much, not our fault.
+        exc = RequestTooLarge(
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, the most one request may carry."
+        )
+    elif isinstance(exc, DjangoValidationError):
         # Services validate with Django's ValidationError; it becomes the same 400 as a serializer's.
         exc = exceptions.ValidationError(detail=serializers.as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -73,14 +104,8 @@ def exception_handler(exc, context) -> Response:
         exc = exceptions.PermissionDenied()
 
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
-        first_field, messages = next(iter(fields.items()))
-        message = messages[0] if first_field == "non_field_errors" else f"{first_field}: {messages[0]}"
-        code = _first_code(exc.detail)
-        # Field-level codes such as "required" or "invalid" describe the field; the body's code is the kind.
-        body = error_body(
-            "validation_error" if code in (None, "invalid", "required", "null", "blank") else code, message, fields
-        )
+        code, field, message = error_summary(exc.detail)
+        body = error_body(code, message if field is None else f"{field}: {message}", _flatten(exc.detail))
         return Response(body, status=exc.status_code)
 
     if isinstance(exc, exceptions.APIException):

@@ -154,6 +154,35 @@ MESSAGE_EXAMPLE = {
     "thread_id": "9d5c3a1e-7b2f-5e4d-8c6a-1f0e2d3c4b5a",
 }
 
+OPT_OUT = _object(
+    {
+        "opt_out_id": UUID,
+        "number": {**E164, "description": "The destination that opted out: no message of the account may go to it."},
+        "keyword": {"type": "string", "description": "What it texted, e.g. STOP, UNSUBSCRIBE (or START to lift)."},
+        "via_number": {
+            **E164,
+            "description": "The account's number the keyword was texted to (START's, on opt_out.deleted by the "
+            "destination).",
+        },
+        "created_at": TIME,
+        "lifted_by": {
+            "type": "string",
+            "enum": ["consumer", "staff"],
+            "description": "On opt_out.deleted: the destination texted START, or staff removed it.",
+        },
+        "removed_by": {"type": "string", "description": "On opt_out.deleted by staff: who removed it."},
+    },
+    ["opt_out_id", "number", "keyword"],
+    "An opt-out (a destination that texted STOP to one of the account's numbers).",
+)
+OPT_OUT_EXAMPLE = {
+    "opt_out_id": "2b9d6e4f-8a1c-4f3e-b7d2-6c5a4b3e2d1f",
+    "number": "+12125550100",
+    "keyword": "STOP",
+    "via_number": "+12015550123",
+    "created_at": "2025-01-01T12:00:00Z",
+}
+
 # --- Recordings ------------------------------------------------------------------------------------
 
 RECORDING = _object(
@@ -292,6 +321,12 @@ CATALOGUE: tuple[EventType, ...] = (
                         "error_text": "Unreachable destination handset"}),
     EventType("message.received", "An inbound message arrived on one of the account's numbers.", MESSAGE,
               {**MESSAGE_EXAMPLE, "direction": "inbound", "state": "received"}),
+    EventType("opt_out.created", "A destination texted STOP (or a synonym) to one of the account's numbers: "
+              "messages to it are refused with `opted_out` until it texts START, and those still queued to it "
+              "fail with `opted_out`.", OPT_OUT, OPT_OUT_EXAMPLE),
+    EventType("opt_out.deleted", "An opt-out was lifted: the destination texted START (`lifted_by: consumer`) or "
+              "staff removed it (`lifted_by: staff`).", OPT_OUT,
+              {**OPT_OUT_EXAMPLE, "keyword": "START", "lifted_by": "consumer"}),
     # Recordings.
     EventType("recording.available", "A call recording finished and can be downloaded.", RECORDING, {
         "recording_id": "1d3c5b7a-9e8f-4a6b-8c4d-2e0f1a3b5c7d", "call_id": CALL_EXAMPLE["call_id"],
@@ -313,10 +348,10 @@ CATALOGUE: tuple[EventType, ...] = (
     _provisioning("number_order.*", "Any other change to a number order."),
     # The other provisioning resources: families, one generic schema each.
     _provisioning("messaging_profile.*", "A messaging profile was created, changed or deleted.", "Notifications"),
-    _provisioning("brand.*", "A 10DLC brand was submitted, approved (brand.approved) or rejected (brand.rejected).",
-                  "Acme"),
-    _provisioning("campaign.*", "A 10DLC campaign was submitted, changed, approved (campaign.approved) or rejected "
-                  "(campaign.rejected).", "Order updates"),
+    _provisioning("brand.*", "A 10DLC brand was submitted, approved (brand.approved), rejected (brand.rejected) or "
+                  "deleted (brand.deleted).", "Acme"),
+    _provisioning("campaign.*", "A 10DLC campaign was submitted, changed, approved (campaign.approved), rejected "
+                  "(campaign.rejected) or deleted (campaign.deleted).", "Order updates"),
     _provisioning("tn_profile.*", "A TN profile was created, changed (including its caller lists) or deleted."),
     _provisioning("sip_connection.*", "A SIP connection (trunk) was created, changed, had its numbers or password "
                   "changed, or was deleted."),

@@ -34,6 +34,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from telephony.hot_sql import hot_cursor, hot_execute
 from telephony.models.numbers import PhoneNumber
 from telephony.models.profiles import CallerListEntry, TnProfile
 
@@ -158,20 +159,7 @@ _LOOKUP_SQL = _lookup_sql(with_profile=True)
 _ENTRIES_SQL = _lookup_sql(with_profile=False)
 
 
-def _cursor(db: BaseDatabaseWrapper):
-    """A cursor for the hot path. On PostgreSQL it binds parameters server-side: Django's default cursor
-    interpolates them into the SQL in Python, which here costs more than the index probe itself."""
-    if db.vendor != "postgresql":
-        return db.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    db.validate_thread_sharing()
-    db.ensure_connection()
-    raw = ServerBindingCursor(db.connection)
-    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
-
-
-def _candidates(caller_id: str) -> list[str]:
+def candidate_values(caller_id: str) -> list[str]:
     """The values an entry must have to match this caller: "anonymous", or its number and each of its prefixes."""
     if caller_id == ANONYMOUS:
         return [ANONYMOUS] * _VALUE_SLOTS
@@ -214,19 +202,36 @@ def screen_caller_for_profile(
     # The connection is looked up once: each `connection.x` goes through a thread-local proxy, and a
     # dozen of those cost as much as the query's planning.
     db = connections[DEFAULT_DB_ALIAS]
-    with _cursor(db) as cursor:
+    with hot_cursor(db) as cursor:
         if isinstance(profile, TnProfile):
-            cursor.execute(_ENTRIES_SQL, [*_candidates(normalized), profile.pk])
+            hot_execute(cursor, _ENTRIES_SQL, [*candidate_values(normalized), profile.pk])
             rows = cursor.fetchall()
             block_action, has_whitelist = profile.block_action, profile.whitelist_count > 0
         else:
-            cursor.execute(_LOOKUP_SQL, [*_candidates(normalized), profile])
+            hot_execute(cursor, _LOOKUP_SQL, [*candidate_values(normalized), profile])
             joined = cursor.fetchall()
             if not joined:  # the profile was deleted a moment ago: the number is unscreened now
                 return ScreeningDecision(True, Outcome.NO_PROFILE, "The number has no TN profile.", normalized)
             block_action, has_whitelist = joined[0][0], joined[0][1] > 0
             rows = [row[2:] for row in joined if row[2] is not None]
+    return decide_from_entries(normalized, block_action, has_whitelist, rows, record_hit=record_hit, db=db)
 
+
+def decide_from_entries(
+    normalized: str,
+    block_action: str,
+    has_whitelist: bool,
+    rows: list[tuple],
+    *,
+    record_hit: bool,
+    db: BaseDatabaseWrapper | None = None,
+) -> ScreeningDecision:
+    """The decision for a caller (as `normalize_caller_id` gives it) from the entries the probe found.
+
+    `rows` are (id, list_type, kind, value, note) of the profile's entries whose value is among
+    `candidate_values(normalized)`, however they were read: the inbound path reads them in the same query as
+    the number (telephony.engine.routing), this module on its own otherwise.
+    """
     best: dict[str, MatchedEntry] = {}
     for row in rows:
         entry = MatchedEntry(*row)
@@ -241,7 +246,7 @@ def screen_caller_for_profile(
     blocked_by = best.get(CallerListEntry.List.BLACKLIST)
     if blocked_by is not None:
         if record_hit:
-            _record_hit(db, blocked_by.id)
+            _record_hit(db or connections[DEFAULT_DB_ALIAS], blocked_by.id)
         return _blocked(
             Outcome.BLACKLISTED,
             f"{normalized} is on the blacklist ({blocked_by.caller_id}).",
@@ -270,8 +275,14 @@ def _blocked(outcome: Outcome, reason: str, caller_id: str, action: str, entry: 
     )
 
 
+def record_block(decision: ScreeningDecision) -> None:
+    """Count a block decided with record_hit=False on the entry that caused it (nothing for other decisions)."""
+    if not decision.allowed and decision.entry is not None:
+        _record_hit(connections[DEFAULT_DB_ALIAS], decision.entry.id)
+
+
 def _record_hit(db: BaseDatabaseWrapper, entry_id: int) -> None:
     """hit_count + 1 in the database (never read-modify-write), so concurrent calls all count."""
     now = db.ops.adapt_datetimefield_value(timezone.now())
-    with _cursor(db) as cursor:
-        cursor.execute(_hit_sql(db.vendor, db.in_atomic_block), [now, entry_id])
+    with hot_cursor(db) as cursor:
+        hot_execute(cursor, _hit_sql(db.vendor, db.in_atomic_block), [now, entry_id])

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -15,28 +13,6 @@ from rest_framework.throttling import BaseThrottle
 from tenants.credentials import AccountCredential
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class SharedConnectionPool(redis.ConnectionPool):
-    """One Redis connection pool per process and URL, for the cache (settings CACHES OPTIONS pool_class).
-
-    Django keeps a cache object per thread, each with its own pool; under ASGI every request runs in a new thread,
-    so every request opened (and dropped) its own Redis connection: a TCP connect, HELLO and CLIENT SETINFO, about
-    a third of an API request's CPU. A pool shared by the process keeps connections open across requests. redis-py
-    pools are thread-safe and start afresh in a forked child.
-    """
-
-    _shared: dict[tuple, redis.ConnectionPool] = {}
-    _lock = threading.Lock()
-
-    @classmethod
-    def from_url(cls, url, **kwargs):
-        key = (url, repr(sorted(kwargs.items())))
-        with cls._lock:
-            pool = cls._shared.get(key)
-            if pool is None:
-                pool = cls._shared[key] = super().from_url(url, **kwargs)
-            return pool
 
 
 def parse_rate(rate: str) -> tuple[int, int]:

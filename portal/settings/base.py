@@ -104,16 +104,20 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The inbound call path prepares its few hot statements once per connection (telephony.screening.hot_execute).
+# A deployment behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or
+# without max_prepared_statements) turns this off.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 
 # --- Redis, cache, channel layer ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
             # Connections kept across requests (Django's own pool lives and dies with one request's thread).
-            "OPTIONS": {"pool_class": "tenants.throttling.SharedConnectionPool"},
+            "OPTIONS": {"pool_class": "portal.cache.SharedConnectionPool"},
         }
     }
     # channels_redis blocks in BZPOPMIN for 5 s at a time, and redis-py's default socket timeout is also 5 s: an
@@ -262,7 +266,15 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A task a worker took but did not acknowledge (it died) is handed out again after this long.
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # A publish on a connection that is down fails at once instead of retrying the connect for ~6 s (kombu's
+        # default, 2 s and 4 s apart): with the broker down, every kick held its request or engine step that long,
+        # and a kick is allowed to fail (the sweepers catch up). Publishes that ask for retries (retry_policy) and
+        # the workers' own reconnecting pass their retry counts explicitly, so this does not touch them.
+        "max_retries": 0,
     }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, minus a new Redis client per publish (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = False
 # Celery's Django fixup closes every database connection before and after each task unless this is set, so each
@@ -368,10 +380,24 @@ SIP_EDGE = {
     # How Kamailio reaches the portal; empty: PORTAL_BASE_URL.
     "portal_url": env.str("SIP_EDGE_PORTAL_URL", default=""),
     "children": env.int("SIP_EDGE_CHILDREN", default=4),
-    "async_workers": env.int("SIP_EDGE_ASYNC_WORKERS", default=4),
+    # Processes asking the portal for routes: each waits for its answer, so this bounds the decisions in flight
+    # (keep it at most the web server's threads); http_timeout_s is how long an INVITE waits before a 503.
+    "async_workers": env.int("SIP_EDGE_ASYNC_WORKERS", default=8),
+    "http_timeout_s": env.int("SIP_EDGE_HTTP_TIMEOUT_S", default=2),
     "debug": env.int("SIP_EDGE_DEBUG", default=2),
     # How often Kamailio posts its queued call events (answer, hang-up...) to the portal.
     "events_interval_ms": env.int("SIP_EDGE_EVENTS_INTERVAL_MS", default=100),
+    # Calls Kamailio never reports the end of (telephony/services/sip_edge_lifecycle.py): the longest an INVITE
+    # may ring (tm max_inv_lifetime), in-dialog OPTIONS keepalives (s, at least 30), the grace before a silent
+    # call is checked (the beat reconciles every 30 s), and where Kamailio's RPC answers (empty: its SIP port).
+    "max_ring_s": env.int("SIP_EDGE_MAX_RING_S", default=180),
+    "keepalive_s": env.int("SIP_EDGE_KEEPALIVE_S", default=60),
+    "lost_grace_s": env.int("SIP_EDGE_LOST_GRACE_S", default=60),
+    "rpc_url": env.str("SIP_EDGE_RPC_URL", default=""),
+    # Phones behind NAT are pinged this often to keep their binding open (0: never); a source sending more than
+    # flood_per_s requests per second is ignored until it slows down (pike; 0: no limit).
+    "nat_ping_s": env.int("SIP_EDGE_NAT_PING_S", default=30),
+    "flood_per_s": env.int("SIP_EDGE_FLOOD_PER_S", default=200),
 }
 
 # --- Call engine and switch (telephony/engine, telephony/switch) ---------------------------------------
@@ -439,6 +465,8 @@ SIMULATED_CARRIER = {
 }
 # Longest text of one message, in characters.
 MESSAGING_MAX_LENGTH = env.int("MESSAGING_MAX_LENGTH", default=1600)
+# Most messages one POST /api/v1/messages/batch may carry.
+MESSAGING_BATCH_MAX = env.int("MESSAGING_BATCH_MAX", default=1000)
 # Segments per second one sender number may send: long codes (10DLC) and toll-free numbers. Faster sends queue.
 MESSAGING_RATE_LONG_CODE = env.float("MESSAGING_RATE_LONG_CODE", default=1.0)
 MESSAGING_RATE_TOLL_FREE = env.float("MESSAGING_RATE_TOLL_FREE", default=3.0)

@@ -33,13 +33,18 @@ class ReviewAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # read-only pages; the review is the actions
 
-    @admin.action(description="Approve the selected")
+    def has_review_permission(self, request) -> bool:
+        # The model's change permission, which the read-only pages above no longer use: staff who may only view
+        # brands and campaigns must not approve or reject them.
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description="Approve the selected", permissions=["review"])
     def approve(self, request, queryset):
         for obj in queryset:
             services.tendlc_review(staff=request.user, obj=obj, approve=True)
         self.message_user(request, f"Approved {queryset.count()}.", messages.SUCCESS)
 
-    @admin.action(description="Reject the selected (with a note for the customer)")
+    @admin.action(description="Reject the selected (with a note for the customer)", permissions=["review"])
     def reject(self, request, queryset):
         form = RejectForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -121,15 +126,40 @@ class MessagingProfileAdmin(admin.ModelAdmin):
 
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
+    """Opt-outs of every account. Removing one goes through the service (its opt_out.deleted event) and is logged
+    in the admin history; accounts themselves cannot (only the destination's START lifts it)."""
+
     list_display = ["number", "account", "keyword", "via_number", "created_at"]
-    search_fields = ["=number", "account__slug"]
+    list_filter = [("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["=number", "=via_number", "=public_id", "account__slug"]
     list_select_related = ["account"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["public_id", "account", "number", "keyword", "via_number", "created_at"]
+    actions = ["remove"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the plain delete would skip the event: the remove action is the way
+
+    def has_remove_permission(self, request) -> bool:
+        # The model's delete permission, which the plain delete above no longer uses: staff who may only view
+        # opt-outs must not lift them.
+        return request.user.has_perm(f"{OptOut._meta.app_label}.delete_optout")
+
+    @admin.action(
+        description="Remove the selected opt-outs (the destinations can be messaged again)", permissions=["remove"]
+    )
+    def remove(self, request, queryset):
+        removed = [opt_out for opt_out in queryset if services.opt_out_remove(staff=request.user, opt_out=opt_out)]
+        if removed:
+            self.log_deletions(request, removed)  # the instances keep their pk after the delete
+        count = len(removed)
+        self.message_user(request, f"Removed {count} opt-out{'s' if count != 1 else ''}.", messages.SUCCESS)
 
 
 @admin.register(SimulatedCarrierRule)

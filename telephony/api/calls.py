@@ -335,7 +335,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScope
             status_callback_events=values.get("status_callback_events"),
             tag=values.get("tag", ""),
         )
-        call = Call.objects.select_related(*_RELATED).get(pk=call.pk)
+        # Not read back: the placed call carries its related rows (number, app, SIP user) as the service found them.
         return Response(CallSerializer(call).data, status=status.HTTP_201_CREATED)
 
     def _control(self, action_name: str, **params):

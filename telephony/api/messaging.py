@@ -1,14 +1,17 @@
 """API for messaging: /messaging-profiles, /numbers/{id}/sms, /brands and /campaigns (10DLC), /messages (send,
-log, detail, CSV export), and /simulator/inbound-messages (simulated carrier only).
+log, detail, CSV export), /opt-outs (read-only), and /simulator/inbound-messages (simulated carrier only).
 """
 
 from __future__ import annotations
 
+import copy
 import csv
+import threading
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.urls import path
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -17,9 +20,9 @@ from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.api import COMMON_ERRORS, CursorPagination, ErrorResponse, router
+from portal.api import COMMON_ERRORS, CursorPagination, ErrorResponse, error_summary, router
 from telephony.api.numbers import AccountObjectField
-from telephony.filtersets.messaging import MessageFilterSet, MessagingProfileFilterSet
+from telephony.filtersets.messaging import MessageFilterSet, MessagingProfileFilterSet, OptOutFilterSet
 from telephony.models import (
     Brand,
     Campaign,
@@ -27,11 +30,12 @@ from telephony.models import (
     Message,
     MessagingNumber,
     MessagingProfile,
+    OptOut,
     PhoneNumber,
 )
 from telephony.services import messaging as services
 from telephony.services.numbers import normalize_e164
-from tenants.scoping import AccountScopedViewSet
+from tenants.scoping import AccountScopedViewSet, parse_public_id
 
 SENDING_RULES = """
 **Sending.** Give `to`, `text`, and either `from` (one of your SMS-enabled numbers) or `messaging_profile` (a
@@ -53,6 +57,22 @@ answers 429 (`sender_queue_full`, `daily_limit_reached`). A destination that tex
 `callback_url`; after a failed attempt the next goes to the profile's `callback_url2`.
 """.strip()
 
+BATCH_RULES = """
+Up to `MESSAGING_BATCH_MAX` (1000 by default) messages in one request, each as the body of `POST /api/v1/messages`
+(`to`, `text`, `from` or `messaging_profile`, `callback_url`). Each is checked as a single send is, in the order
+given, and every rule holds across the batch: opt-outs, 10DLC campaigns, the sticky sender (a destination named
+twice keeps the sender its first message got), each sender's throughput (the batch's messages queue behind each
+other) and the daily limit (reached mid-batch, the rest are refused with `daily_limit_reached`).
+
+The valid messages are accepted together; the others are listed in `rejected` with their `index`, the `code` a
+single send would answer (`opted_out`, `does_not_exist`, `sender_queue_full`...), the `field` at fault and a
+`detail`. 201 when at least one message was accepted, 200 when none was. A batch that is not a list of 1 to
+`MESSAGING_BATCH_MAX` messages is refused whole (400; `too_many_items` when too long), and so is a body over
+`DATA_UPLOAD_MAX_MEMORY_SIZE` (8 MiB by default; 413 `request_too_large`): long texts outside ASCII, escaped in
+JSON, may need smaller batches. `Idempotency-Key` works as for a single send: the same key and body answer with
+the first answer.
+""".strip()
+
 
 class LimitReached(exceptions.APIException):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
@@ -62,6 +82,11 @@ class LimitReached(exceptions.APIException):
 class InUseConflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "profile_in_use"
+
+
+def _in_use(exc) -> InUseConflict:
+    """A refused delete as 409 with the service's code (profile_in_use, brand_in_use, campaign_in_use)."""
+    return InUseConflict(detail=exceptions.ErrorDetail(exc.messages[0], code=exc.code or InUseConflict.default_code))
 
 
 def _public(obj) -> str | None:
@@ -288,16 +313,31 @@ class CampaignSerializer(serializers.ModelSerializer):
         description="Staff review it: `status` is pending, then approved or rejected (with `review_note`).",
         responses={201: BrandSerializer, **COMMON_ERRORS},
     ),
+    destroy=extend_schema(
+        summary="Delete a 10DLC brand",
+        description="Refused with 409 `brand_in_use` while it has campaigns (delete those first).",
+        responses={204: None, 409: OpenApiResponse(ErrorResponse), **COMMON_ERRORS},
+    ),
 )
 class BrandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
     queryset = Brand.objects.all()
     serializer_class = BrandSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
 
     def create(self, request):
         data = BrandSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         brand = services.brand_create(account=self.account, actor=self.credential.actor, **data.validated_data)
         return Response(BrandSerializer(brand).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, id=None):
+        try:
+            services.brand_delete(account=self.account, actor=self.credential.actor, brand=self.get_object())
+        except ValidationError as exc:
+            raise _in_use(exc) from exc
+        except ObjectDoesNotExist as exc:  # deleted by a concurrent request while this one waited for its lock
+            raise Http404 from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema_view(
@@ -314,11 +354,17 @@ class BrandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
         description="Changing anything but the reply texts sends it back to review (pending).",
         responses={200: CampaignSerializer, **COMMON_ERRORS},
     ),
+    destroy=extend_schema(
+        summary="Delete a 10DLC campaign",
+        description="Refused with 409 `campaign_in_use` while numbers send under it (move them or turn SMS off "
+        "first). Its old messages keep their records.",
+        responses={204: None, 409: OpenApiResponse(ErrorResponse), **COMMON_ERRORS},
+    ),
 )
 class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
     queryset = Campaign.objects.select_related("brand")
     serializer_class = CampaignSerializer
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def create(self, request):
         data = CampaignSerializer(data=request.data, context=self.get_serializer_context())
@@ -334,6 +380,15 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
             account=self.account, actor=self.credential.actor, campaign=self.get_object(), **values
         )
         return Response(CampaignSerializer(campaign).data)
+
+    def destroy(self, request, id=None):
+        try:
+            services.campaign_delete(account=self.account, actor=self.credential.actor, campaign=self.get_object())
+        except ValidationError as exc:
+            raise _in_use(exc) from exc
+        except ObjectDoesNotExist as exc:  # deleted by a concurrent request while this one waited for its lock
+            raise Http404 from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Messages ----------------------------------------------------------------------------------------
@@ -352,6 +407,28 @@ class MessageSendSerializer(serializers.Serializer):
 
     def get_fields(self):
         return {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}
+
+
+class _PrefetchedProfileField(AccountObjectField):
+    """A messaging profile id of a batch item, resolved from the batch's profiles (one query for the batch)."""
+
+    def to_internal_value(self, data):
+        profile = self.context["profiles"].get(parse_public_id(data))
+        if profile is None:
+            self.fail("does_not_exist")
+        return profile
+
+
+class MessageBatchItemSerializer(MessageSendSerializer):
+    messaging_profile = _PrefetchedProfileField(
+        MessagingProfile, required=False, allow_null=True, help_text="Send from this profile's number pool."
+    )
+
+
+class MessageBatchSerializer(serializers.Serializer):
+    messages = MessageSendSerializer(
+        many=True, min_length=1, max_length=settings.MESSAGING_BATCH_MAX, help_text="Each as for POST /api/v1/messages."
+    )
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -375,7 +452,25 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_fields(self):
-        return {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}
+        # Built from the model once per class, then copied as a plain Serializer copies its declared fields: the
+        # model introspection cost more than the rest of serialising the answer to a send.
+        built = type(self).__dict__.get("_built_fields")
+        if built is None:
+            built = {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}
+            type(self)._built_fields = built
+        return copy.deepcopy(built)
+
+
+_representers = threading.local()
+
+
+def message_data(message: Message) -> dict:
+    """`MessageSerializer(message).data`, from one serializer per thread: building a serializer's twenty fields
+    cost more than the rest of answering a send. Its fields hold no state of the message they represent."""
+    serializer = getattr(_representers, "message", None)
+    if serializer is None:
+        serializer = _representers.message = MessageSerializer()
+    return serializer.to_representation(message)
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -383,6 +478,9 @@ class HistoryEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     error_code = serializers.CharField(required=False)
     error_text = serializers.CharField(required=False)
+    note = serializers.CharField(
+        required=False, help_text="e.g. why a STOP, START or HELP got no automatic reply (the sender may not send)."
+    )
 
 
 class MessageDeliveryAttemptSerializer(serializers.Serializer):
@@ -412,6 +510,32 @@ class MessageDetailSerializer(MessageSerializer):
     class Meta(MessageSerializer.Meta):
         fields = [*MessageSerializer.Meta.fields, "history", "deliveries"]
         read_only_fields = fields
+
+
+class MessageBatchAcceptedSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The message's place in the request's `messages`, from 0.")
+    message = MessageSerializer()
+
+
+class MessageBatchRejectedSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The message's place in the request's `messages`, from 0.")
+    code = serializers.CharField(help_text="The `code` a single send would answer, e.g. opted_out.")
+    field = serializers.CharField(allow_null=True, help_text="The field at fault; null for a limit.")
+    detail = serializers.CharField()
+
+
+class MessageBatchResultSerializer(serializers.Serializer):
+    accepted = MessageBatchAcceptedSerializer(many=True)
+    rejected = MessageBatchRejectedSerializer(many=True)
+
+
+def _rejection(index: int, exc: Exception) -> dict:
+    """A refused batch item in the words a single send's error body would use."""
+    if isinstance(exc, services.MessagingLimit):
+        return {"index": index, "code": exc.code, "field": None, "detail": exc.message}
+    detail = exc.detail if isinstance(exc, exceptions.ValidationError) else serializers.as_serializer_error(exc)
+    code, field, message = error_summary(detail)
+    return {"index": index, "code": code, "field": field, "detail": message}
 
 
 def message_deliveries(message: Message) -> list[Delivery]:
@@ -516,7 +640,68 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
             )
         except services.MessagingLimit as exc:
             raise LimitReached(detail=exceptions.ErrorDetail(exc.message, code=exc.code)) from exc
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(message_data(message), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Send a batch of messages",
+        description=BATCH_RULES,
+        request=MessageBatchSerializer,
+        responses={201: MessageBatchResultSerializer, 200: MessageBatchResultSerializer, **COMMON_ERRORS},
+    )
+    @action(detail=False, methods=["post"], pagination_class=None)
+    def batch(self, request):
+        items = request.data.get("messages") if isinstance(request.data, dict) else None
+        most = settings.MESSAGING_BATCH_MAX
+        if not isinstance(items, list) or not items:
+            raise exceptions.ValidationError(
+                {"messages": [exceptions.ErrorDetail(f"A list of 1 to {most} messages.", code="invalid")]}
+            )
+        if len(items) > most:
+            raise exceptions.ValidationError(
+                {
+                    "messages": [
+                        exceptions.ErrorDetail(
+                            f"A batch carries at most {most} messages; this one has {len(items)}.",
+                            code="too_many_items",
+                        )
+                    ]
+                }
+            )
+        wanted = {parse_public_id(item.get("messaging_profile")) for item in items if isinstance(item, dict)} - {None}
+        profiles = {
+            p.public_id: p for p in MessagingProfile.objects.for_account(self.account).filter(public_id__in=wanted)
+        }
+        # One item serializer for the whole batch (its fields built once), as DRF's many=True does.
+        item_serializer = MessageBatchItemSerializer(context={**self.get_serializer_context(), "profiles": profiles})
+        requests, rejected = [], []
+        for index, item in enumerate(items):
+            try:
+                values = item_serializer.run_validation(item)
+            except exceptions.ValidationError as exc:
+                rejected.append(_rejection(index, exc))
+                continue
+            requests.append(
+                (
+                    index,
+                    services.SendRequest(
+                        to=values["to"],
+                        text=values["text"],
+                        from_=values.get("from") or "",
+                        profile=values.get("messaging_profile"),
+                        callback_url=values.get("callback_url") or "",
+                    ),
+                )
+            )
+        outcome = services.messages_send_many(account=self.account, actor=self.credential.actor, requests=requests)
+        rejected.extend(_rejection(index, exc) for index, exc in outcome.rejected)
+        rejected.sort(key=lambda entry: entry["index"])
+        body = MessageBatchResultSerializer(
+            {
+                "accepted": [{"index": index, "message": message} for index, message in outcome.accepted],
+                "rejected": rejected,
+            }
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if outcome.accepted else status.HTTP_200_OK)
 
     def retrieve(self, request, id=None):
         message = self.get_object()
@@ -536,6 +721,40 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="messages.csv"'
         return response
+
+
+# --- Opt-outs ----------------------------------------------------------------------------------------
+
+
+class OptOutSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    number = serializers.CharField(help_text="The destination that texted STOP: sends to it are refused.")
+    keyword = serializers.CharField(help_text="What it texted, e.g. STOP or UNSUBSCRIBE.")
+    via_number = serializers.CharField(help_text="The account's number it texted.")
+
+    class Meta:
+        model = OptOut
+        fields = ["id", "number", "keyword", "via_number", "created_at"]
+        read_only_fields = fields
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List opt-outs",
+        description="Destinations that texted STOP (or a synonym) to one of the account's numbers, newest first: "
+        "messages to them are refused with `opted_out` (those still queued when the STOP came fail with it). "
+        "Filters: `number`, `created_after`, `created_before`. "
+        "There is no delete: only the destination lifts its opt-out, by texting START (CTIA); staff can remove "
+        "one recorded by mistake. `opt_out.created` and `opt_out.deleted` events follow the changes.",
+    ),
+    retrieve=extend_schema(summary="Get an opt-out"),
+)
+class OptOutViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    queryset = OptOut.objects.all()
+    serializer_class = OptOutSerializer
+    filterset_class = OptOutFilterSet
+    pagination_class = CursorPagination
+    filter_backends = [DjangoFilterBackend]
 
 
 # --- Simulator ---------------------------------------------------------------------------------------
@@ -601,6 +820,7 @@ router.register("messaging-profiles", MessagingProfileViewSet, basename="messagi
 router.register("brands", BrandViewSet, basename="brand")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("messages", MessageViewSet, basename="message")
+router.register("opt-outs", OptOutViewSet, basename="opt-out")
 
 urlpatterns: list = [
     path(

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from portal.api import COMMON_ERRORS, router
 from telephony.api.extension_hooks import ExtensionHookActions
+from telephony.edge.registrations import mark_online, sip_user_online
 from telephony.filtersets.sip import SipConnectionFilterSet, SipDomainFilterSet, SipUserFilterSet
 from telephony.models import CallControlApp, PhoneNumber, SipConnection, SipDomain, SipInvite, SipUser
 from telephony.models.sip import Transport
@@ -341,6 +342,7 @@ class SipUserSerializer(serializers.ModelSerializer):
     sip_connection = serializers.UUIDField(
         source="sip_connection.public_id", read_only=True, allow_null=True, default=None
     )
+    state = serializers.SerializerMethodField()
 
     class Meta:
         model = SipUser
@@ -350,6 +352,15 @@ class SipUserSerializer(serializers.ModelSerializer):
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=SipUser.State.choices,
+            help_text="online while the user has a registration with the SIP edge that has not expired.",
+        )
+    )
+    def get_state(self, user: SipUser) -> str:
+        return SipUser.State.ONLINE if sip_user_online(user) else SipUser.State.OFFLINE
 
 
 class SipUserWriteSerializer(serializers.Serializer):
@@ -441,7 +452,11 @@ class SipDomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Account
                 account=self.account, actor=self.credential.actor, domain=domain, **data.validated_data
             )
             return Response(SipUserSerializer(user).data, status=status.HTTP_201_CREATED)
-        return _paginated(self, _SIP_USERS.for_account(self.account).filter(domain=domain), SipUserSerializer)
+        page = self.paginate_queryset(_SIP_USERS.for_account(self.account).filter(domain=domain))
+        mark_online(page or [])
+        return self.get_paginated_response(
+            SipUserSerializer(page, many=True, context=self.get_serializer_context()).data
+        )
 
 
 @extend_schema_view(
@@ -463,6 +478,13 @@ class SipUserViewSet(ExtensionHookActions, mixins.ListModelMixin, mixins.Retriev
     ordering_fields = ["login", "created_at", "last_seen_at"]
     # Users are created under their domain: POST /sip-domains/{id}/users (POST here: their event hooks).
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        # The page's registrations in one query, for `state`; the event-hook actions page hooks, not users.
+        if queryset.model is SipUser:
+            mark_online(page or [])
+        return page
 
     def partial_update(self, request, id=None):
         user = self.get_object()

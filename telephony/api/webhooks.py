@@ -274,7 +274,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, A
 @extend_schema_view(
     list=extend_schema(summary="List deliveries, newest first",
                        description="Events sent to webhook endpoints (kind `event`, `test`) and callbacks sent to "
-                       "URLs given for one object (kind `status_callback`, `extension_hook`, `message_callback`: "
+                       "URLs given for one object (kind `status_callback`, `extension_hook`, `message_callback`, "
+                       "`dial_action`: "
                        "`url`, `method`, and the `call` or `object_type`/`object_id` they report on).",
                        responses={200: DeliverySerializer(many=True), **COMMON_ERRORS}),
     retrieve=extend_schema(summary="Get a delivery with its payload and every attempt",

@@ -7,12 +7,15 @@ to read. Kamailio stores `expires` as a timestamp without time zone in its own c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
-from telephony.models import SipUser
+from telephony.models import SipDomain, SipUser
 
 _SELECT = """
 SELECT contact, received, user_agent, expires, callid, last_modified, socket
@@ -68,6 +71,51 @@ def registrations_for_login(username: str, domain: str) -> list[Registration]:
         )
         for contact, received, user_agent, expires, _callid, modified, socket in rows
     ]
+
+
+def _registered_user_ids() -> RawSQL:
+    users, domains = SipUser._meta.db_table, SipDomain._meta.db_table
+    return RawSQL(  # noqa: S611 - our table names and constants only
+        f"SELECT u.id FROM {users} u JOIN {domains} d ON d.id = u.domain_id WHERE EXISTS ("  # noqa: S608 - ours
+        "SELECT 1 FROM sip_edge_location l WHERE l.username = u.login AND l.domain = d.domain "
+        "AND l.expires > (now() AT TIME ZONE 'UTC'))",
+        [],
+    )
+
+
+def online_q() -> Q:
+    """SIP users online now: with a contact in the registrar whose expiry has not passed, as the portal shows them.
+
+    The stored `state` counts too: it is what the simulated switch sets where there is no edge (SQLite), and it is
+    never set to online by the edge, whose registrations live only in its location table.
+    """
+    online = Q(state=SipUser.State.ONLINE)
+    if edge_available():
+        online |= Q(pk__in=_registered_user_ids())
+    return online
+
+
+def mark_online(users: Iterable[SipUser]) -> None:
+    """Set `is_online` (online_q) on each of `users` (their domains loaded) with one query: a page of a list."""
+    users = list(users)
+    registered: set[tuple[str, str]] = set()
+    if edge_available() and users:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT username, domain FROM sip_edge_location WHERE expires > (now() AT TIME ZONE 'UTC') "
+                "AND (username, domain) IN (SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
+                [[user.login for user in users], [user.domain.domain for user in users]],
+            )
+            registered = set(cursor.fetchall())
+    for user in users:
+        user.is_online = user.state == SipUser.State.ONLINE or (user.login, user.domain.domain) in registered
+
+
+def sip_user_online(sip_user: SipUser) -> bool:
+    """online_q for one user: as mark_online set it, else one lookup."""
+    if getattr(sip_user, "is_online", None) is None:
+        mark_online([sip_user])
+    return sip_user.is_online
 
 
 def sip_user_registrations(sip_user: SipUser) -> list[Registration]:

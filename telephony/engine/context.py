@@ -88,17 +88,17 @@ class Effects:
 
     def flush(self) -> None:
         """Write everything; call inside a transaction."""
-        from telephony.models import CallHttpRequest, CallWakeup
+        from telephony.models import CallHttpRequest
         from telephony.services.events import event_emit_many
 
         new_ids = {id(leg) for leg in self.new_legs}
         for leg in self.new_legs:
-            leg.save(force_insert=True)
+            insert_leg(leg)
         for key, (leg, fields) in self.dirty.items():
             if key not in new_ids and fields:
                 leg.save(update_fields=sorted(fields))
         if self.wakeups:
-            CallWakeup.objects.bulk_create(self.wakeups)
+            insert_rows(self.wakeups)
         if self.consumed:
             from telephony.engine.claims import delete_wakeups
 
@@ -121,6 +121,60 @@ class Effects:
                 if root not in earliest or wakeup.due_at < earliest[root]:
                     earliest[root] = wakeup.due_at
             transaction.on_commit(lambda: _kick_all(earliest))
+
+
+_INSERTS: dict[tuple[str, type, int], tuple[str, list]] = {}
+
+
+def insert_leg(leg: Call) -> None:
+    """`leg.save(force_insert=True)`, without building the INSERT each time on PostgreSQL."""
+    insert_rows([leg])
+
+
+def insert_rows(rows: list) -> None:
+    """Save new rows of one model in one prepared INSERT on PostgreSQL (ids set on them, as bulk_create does).
+
+    Every call writes one or two legs and a wake-up; the ORM compiled a 30-column INSERT and quoted its values in
+    Python for each (about a third of an inbound call's writes). The statement text is built once per model and
+    row count, the values are prepared by the fields as save() would, and bound by the server.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    if not rows:
+        return
+    model = type(rows[0])
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        if len(rows) == 1:
+            rows[0].save(force_insert=True)
+        else:
+            model.objects.bulk_create(rows)
+        return
+    from telephony.screening import hot_cursor, hot_execute
+
+    key = (db.alias, model, len(rows))
+    statement = _INSERTS.get(key)
+    if statement is None:
+        meta = model._meta
+        fields = [field for field in meta.concrete_fields if not field.primary_key]
+        columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+        values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+        statement = _INSERTS[key] = (
+            f"INSERT INTO {meta.db_table} ({columns}) VALUES {values} RETURNING id",  # noqa: S608 - our table
+            fields,
+        )
+    sql, fields = statement
+    params = []
+    for row in rows:
+        row._prepare_related_fields_for_save(operation_name="save")  # parent_id from a parent saved just before
+        params.extend(field.get_db_prep_save(field.pre_save(row, True), db) for field in fields)
+    with hot_cursor(db) as cursor:
+        hot_execute(cursor, sql, params)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = db.alias
 
 
 def _kick_all(earliest: dict[int, datetime]) -> None:

@@ -26,6 +26,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from telephony.callflow import Document
@@ -80,14 +81,7 @@ def _dispatch(step, leg: Call, data: dict) -> None:
         return
     out = _outbound(step)
     now = timezone.now()
-    policy = OutboundPolicy.objects.filter(account_id=root.account_id).first() or OutboundPolicy(account=root.account)
-    # Counted, not locked (like a Dial's legs): dispatches are a pacing interval apart, so they rarely race.
-    live = Call.objects.filter(
-        account_id=root.account_id,
-        direction=Call.Direction.OUTBOUND_API,
-        parent__isnull=True,
-        status__in=DISPATCHED_LIVE,
-    ).count()
+    policy, live = _limits_and_live(root.account_id)
     from telephony.engine import limits
 
     refusal = limits.admit_outbound(account=root.account, connection=None, adding=1)
@@ -124,6 +118,29 @@ def _dispatch(step, leg: Call, data: dict) -> None:
     step.effects.wakeups.append(
         CallWakeup(root=root, kind=CallWakeup.Kind.LIMIT, due_at=now + step.real(max_length_s * 1000))
     )
+
+
+# The account's concurrency settings and its dispatched live A-legs, in one statement: every dispatch asks, and
+# the two ORM queries it replaces cost a quarter of a dispatched call's CPU in compiling them.
+_LIMITS_AND_LIVE_SQL = (
+    f"SELECT (SELECT calls_per_second FROM {OutboundPolicy._meta.db_table} WHERE account_id = %s), "  # noqa: S608
+    f"(SELECT max_concurrent_calls FROM {OutboundPolicy._meta.db_table} WHERE account_id = %s), "
+    f"(SELECT COUNT(*) FROM {Call._meta.db_table} WHERE account_id = %s AND direction = %s AND parent_id IS NULL "
+    f"AND status IN ({', '.join(['%s'] * len(DISPATCHED_LIVE))}))"
+)
+
+
+def _limits_and_live(account_id: int) -> tuple[OutboundPolicy, int]:
+    """The account's policy (its pace and concurrency; the settings' if it has none) and its live outbound calls.
+
+    Counted, not locked (like a Dial's legs): dispatches are a pacing interval apart, so they rarely race.
+    """
+    params = [account_id, account_id, account_id, Call.Direction.OUTBOUND_API, *DISPATCHED_LIVE]
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMITS_AND_LIVE_SQL, params)
+        rate, concurrency, live = cursor.fetchone()
+    # Unsaved: only its rate and concurrency are read (its properties apply the settings to empty fields).
+    return OutboundPolicy(account_id=account_id, calls_per_second=rate, max_concurrent_calls=concurrency), live
 
 
 def _ring_timeout(step, leg: Call, data: dict) -> None:

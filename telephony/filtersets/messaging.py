@@ -1,11 +1,11 @@
-"""FilterSets for messaging: the message log (API and portal) and the messaging profile list."""
+"""FilterSets for messaging: the message log (API and portal), the messaging profile list and the opt-outs."""
 
 from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
 
-from telephony.models import Message, MessagingProfile
+from telephony.models import Message, MessagingProfile, OptOut
 from telephony.services.numbers import normalize_e164
 
 
@@ -65,3 +65,16 @@ class MessagingProfileFilterSet(django_filters.FilterSet):
     class Meta:
         model = MessagingProfile
         fields = ["name"]
+
+
+class OptOutFilterSet(django_filters.FilterSet):
+    number = django_filters.CharFilter(method="filter_number", label="Number (E.164, exact)", max_length=32)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = OptOut
+        fields = ["number", "created_after", "created_before"]
+
+    def filter_number(self, queryset, name, value):
+        return queryset.filter(number=normalize_e164(value) or value.strip())

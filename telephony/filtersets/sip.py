@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
+from telephony.edge.registrations import online_q
 from telephony.models import SipConnection, SipDomain, SipUser
 
 
@@ -29,8 +30,12 @@ class SipUserFilterSet(django_filters.FilterSet):
     domain = django_filters.UUIDFilter(field_name="domain__public_id", label="Domain id")
     login = django_filters.CharFilter(lookup_expr="icontains", label="Login contains")
     is_active = django_filters.BooleanFilter(label="Active")
-    state = django_filters.ChoiceFilter(choices=SipUser.State.choices)
+    # Online follows the SIP edge's registrar (unexpired contacts), as the user's `state` in the API does.
+    state = django_filters.ChoiceFilter(choices=SipUser.State.choices, method="filter_state")
     connection = django_filters.UUIDFilter(field_name="sip_connection__public_id", label="Connection id")
+
+    def filter_state(self, queryset, name, value):
+        return queryset.filter(online_q()) if value == SipUser.State.ONLINE else queryset.exclude(online_q())
 
     class Meta:
         model = SipUser

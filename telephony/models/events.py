@@ -184,6 +184,7 @@ class Delivery(AccountOwnedModel):
         STATUS_CALLBACK = "status_callback", "Status callback"
         EXTENSION_HOOK = "extension_hook", "Extension event hook"
         MESSAGE_CALLBACK = "message_callback", "Message callback"
+        DIAL_ACTION = "dial_action", "Dial action"  # an answered Dial's action URL after a SIP edge call
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

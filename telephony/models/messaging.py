@@ -55,7 +55,27 @@ class ReviewStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-class Brand(AccountOwnedModel):
+class Reviewed(AccountOwnedModel):
+    """What staff's 10DLC review leaves on a brand or a campaign: the decision, who made it, when, and why not."""
+
+    Status = ReviewStatus
+
+    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
+    review_note = models.CharField(max_length=500, blank=True, help_text="Why it was rejected, for the customer.")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected"]), name="%(app_label)s_%(class)s_status_valid"
+            ),
+        ]
+
+
+class Brand(Reviewed):
     """A 10DLC brand: the business behind US long-code messaging, reviewed by staff."""
 
     class EntityType(models.TextChoices):
@@ -64,8 +84,6 @@ class Brand(AccountOwnedModel):
         NON_PROFIT = "non_profit", "Non-profit"
         GOVERNMENT = "government", "Government"
         SOLE_PROPRIETOR = "sole_proprietor", "Sole proprietor"
-
-    Status = ReviewStatus
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     display_name = models.CharField(max_length=100)
@@ -76,26 +94,17 @@ class Brand(AccountOwnedModel):
     vertical = models.CharField(max_length=64, blank=True, help_text="Industry, e.g. retail, healthcare.")
     email = models.EmailField(blank=True)
     country = models.CharField(max_length=2, default="US")
-    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
-    review_note = models.CharField(max_length=500, blank=True, help_text="Why it was rejected, for the customer.")
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "approved", "rejected"]), name="telephony_brand_status_valid"
-            ),
-        ]
+    class Meta(Reviewed.Meta):
+        pass
 
     def __str__(self) -> str:
         return self.display_name
 
 
-class Campaign(AccountOwnedModel):
+class Campaign(Reviewed):
     """A 10DLC campaign: what a brand sends and how people opt in and out; approved by staff before use."""
 
     class UseCase(models.TextChoices):
@@ -107,8 +116,6 @@ class Campaign(AccountOwnedModel):
         MIXED = "mixed", "Mixed"
         PUBLIC_SERVICE = "public_service", "Public service announcement"
 
-    Status = ReviewStatus
-
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="campaigns")
     name = models.CharField(max_length=100)
@@ -119,20 +126,11 @@ class Campaign(AccountOwnedModel):
     opt_in_message = models.CharField(max_length=320, blank=True, help_text="Sent in reply to START.")
     opt_out_message = models.CharField(max_length=320, blank=True, help_text="Sent in reply to STOP.")
     help_message = models.CharField(max_length=320, blank=True, help_text="Sent in reply to HELP.")
-    status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
-    review_note = models.CharField(max_length=500, blank=True)
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "approved", "rejected"]), name="telephony_campaign_status_valid"
-            ),
-        ]
+    class Meta(Reviewed.Meta):
+        pass
 
     def __str__(self) -> str:
         return self.name
@@ -242,8 +240,13 @@ class Message(AccountOwnedModel):
 
 
 class OptOut(AccountOwnedModel):
-    """A destination that texted STOP to one of the account's numbers: the account may not write to it."""
+    """A destination that texted STOP to one of the account's numbers: the account may not write to it.
 
+    Only the destination lifts it (by texting START), or staff in admin: CTIA practice, so an account cannot
+    clear opt-outs it finds inconvenient.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     number = models.CharField(max_length=32)
     keyword = models.CharField(max_length=16)
     via_number = models.CharField(max_length=32, blank=True, help_text="The account's number it was sent to.")
@@ -251,6 +254,7 @@ class OptOut(AccountOwnedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at", "-id"], name="telephony_optout_log")]
         constraints = [
             models.UniqueConstraint(fields=["account", "number"], name="telephony_optout_account_number_unique"),
         ]

@@ -41,7 +41,14 @@ from tenants.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
 
-KINDS = frozenset({Delivery.Kind.STATUS_CALLBACK, Delivery.Kind.EXTENSION_HOOK, Delivery.Kind.MESSAGE_CALLBACK})
+KINDS = frozenset(
+    {
+        Delivery.Kind.STATUS_CALLBACK,
+        Delivery.Kind.EXTENSION_HOOK,
+        Delivery.Kind.MESSAGE_CALLBACK,
+        Delivery.Kind.DIAL_ACTION,
+    }
+)
 METHODS = frozenset({"GET", "POST"})
 FORMATS = frozenset({"form", "json"})
 

@@ -4,7 +4,8 @@
 
 A placed call is an `outbound-api` A-leg in status `queued`. It takes the account's next dispatch slot (one
 every 1/calls_per_second seconds, OutboundPolicy) under a lock of the account's policy row, so single calls and
-bulk campaigns (telephony.services.bulk_calls places through here) share one pace. The slot is a durable
+bulk campaigns (telephony.services.bulk_calls places through here) share one pace; on PostgreSQL one statement
+takes it, so the lock is held for that statement only (see call_place). The slot is a durable
 wake-up of the call (CallWakeup kind `control`, action `dispatch`), applied by the engine under the call's
 claim (telephony/engine/control.py): there the concurrent call limit is checked (a call over it waits, re-checked
 until its queue deadline), the leg is initiated and originated through the switch, and when the far end
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from telephony import callflow
@@ -154,14 +155,121 @@ def outbound_policy_update(*, account: Account, actor, **changes) -> OutboundPol
     return policy
 
 
+# A slot this much past the maximum queue wait still counts as within it. On PostgreSQL a slot is "now" plus the
+# statement's own lock wait (clock_timestamp() - statement_timestamp()), which varies by microseconds from one
+# statement to the next: without the tolerance, the last call that outbound_queue_room() promised a feeder (a bulk
+# campaign) could be refused as queue-full by a few microseconds.
+SLOT_TOLERANCE_S = 0.001
+
+
 def _reserve_slot(policy: OutboundPolicy, now: datetime) -> tuple[datetime, bool]:
-    """The call's dispatch slot, and whether it is within the maximum queue wait (then it is taken)."""
+    """The call's dispatch slot, and whether it is within the maximum queue wait (then it is taken).
+
+    `policy` holds the pacing columns as read under the row's lock (_lock_pace).
+    """
     slot = max(now, policy.next_dispatch_at or now)
-    if (slot - now).total_seconds() > policy.queue_wait_s:
+    if (slot - now).total_seconds() > policy.queue_wait_s + SLOT_TOLERANCE_S:
         return slot, False
     policy.next_dispatch_at = slot + timedelta(seconds=1 / policy.rate)
-    policy.save(update_fields=["next_dispatch_at", "updated_at"])
+    policy.updated_at = now
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        cursor.execute(
+            _TAKE_SLOT_SQL,
+            [db.ops.adapt_datetimefield_value(policy.next_dispatch_at), db.ops.adapt_datetimefield_value(now),
+             policy.pk],
+        )  # fmt: skip
     return slot, True
+
+
+# The pacing columns, read under the policy row's lock, and the slot taken; raw statements because placing a
+# call is the hottest write path of outbound calling, and the ORM's compilation of them cost more CPU than
+# the database's work. Only these columns matter under the lock (the destination rules were checked before).
+_POLICY_TABLE = OutboundPolicy._meta.db_table
+_PACE_FIELDS = [OutboundPolicy._meta.get_field(name) for name in ("next_dispatch_at", "calls_per_second",
+                                                                     "max_queue_wait_s")]  # fmt: skip
+_LOCK_PACE_SQL = f"SELECT next_dispatch_at, calls_per_second, max_queue_wait_s FROM {_POLICY_TABLE} WHERE id = %s"  # noqa: S608
+_TAKE_SLOT_SQL = f"UPDATE {_POLICY_TABLE} SET next_dispatch_at = %s, updated_at = %s WHERE id = %s"  # noqa: S608
+
+
+def _take_slot(policy: OutboundPolicy) -> tuple[datetime, datetime, bool]:
+    """Lock the account's pace and take the call's slot: (the time, the slot, whether it is within the queue wait).
+
+    On PostgreSQL one UPDATE locks the row, takes the slot if it is within the wait and returns it (committed at
+    once unless the caller has a transaction open); a call that does not fit (the queue is full) is then decided
+    as on other databases, under the row's lock: read the pacing columns, then take the slot in Python. The time
+    a slot is computed from must be read once the lock is held, or a slot computed before a wait for it would lie
+    in the past: the UPDATE adds the time it waited (clock_timestamp() - statement_timestamp(), evaluated again
+    when it gets the row). Elsewhere, call it inside the transaction that writes the call.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor == "postgresql":
+        now = timezone.now()
+        adapted = db.ops.adapt_datetimefield_value(now)
+        # Its own transaction, its commit need not wait for the disk: the call's commit, which follows and does
+        # wait, flushes the log that far, slot included (a crash before it loses the slot with the call).
+        sql = _TAKE_SLOT_PG_SQL if db.in_atomic_block else _TAKE_SLOT_PG_UNSYNCED_SQL
+        with db.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [adapted, settings.OUTBOUND_CALLS_PER_SECOND, adapted, policy.pk, adapted, adapted,
+                 settings.OUTBOUND_MAX_QUEUE_WAIT_S, settings.OUTBOUND_CALLS_PER_SECOND],
+            )  # fmt: skip
+            row = cursor.fetchone()
+        if row is not None:
+            policy.next_dispatch_at, policy.calls_per_second, policy.max_queue_wait_s, slot = row
+            policy.updated_at = now
+            return now, slot, True
+        with transaction.atomic():  # the lock, for the decision
+            _lock_pace(policy)
+            now = timezone.now()
+            slot, in_time = _reserve_slot(policy, now)
+        return now, slot, in_time
+    _lock_pace(policy)
+    now = timezone.now()
+    slot, in_time = _reserve_slot(policy, now)
+    return now, slot, in_time
+
+
+# `_reserve_slot` in one statement. GREATEST() ignores a NULL next_dispatch_at (an idle queue); the slot
+# returned is the old next_dispatch_at or now, whichever is later (x + i - i is exact for timestamps), and the
+# pace interval is rounded to the microsecond as Python's timedelta rounds it.
+_PG_NOW = "(%s::timestamptz + (clock_timestamp() - statement_timestamp()))"
+_TAKE_SLOT_PG_SQL = (
+    f"UPDATE {_POLICY_TABLE} SET next_dispatch_at = GREATEST(next_dispatch_at, {_PG_NOW}) "  # noqa: S608
+    "+ make_interval(secs => 1.0 / COALESCE(calls_per_second, %s)), updated_at = %s "
+    f"WHERE id = %s AND GREATEST(next_dispatch_at, {_PG_NOW}) "
+    f"<= {_PG_NOW} + make_interval(secs => COALESCE(max_queue_wait_s, %s) + {SLOT_TOLERANCE_S}) "
+    "RETURNING next_dispatch_at, calls_per_second, max_queue_wait_s, "
+    "next_dispatch_at - make_interval(secs => 1.0 / COALESCE(calls_per_second, %s))"
+)
+_TAKE_SLOT_PG_UNSYNCED_SQL = _TAKE_SLOT_PG_SQL.replace(
+    " RETURNING ", " AND set_config('synchronous_commit', 'off', true) IS NOT NULL RETURNING "
+)
+
+
+def _lock_pace(policy: OutboundPolicy) -> None:
+    """Lock the policy row (the account's pace) and refresh its pacing columns on `policy`."""
+    db = connections[DEFAULT_DB_ALIAS]
+    sql = _LOCK_PACE_SQL + (" FOR UPDATE" if db.features.has_select_for_update else "")
+    with db.cursor() as cursor:
+        cursor.execute(sql, [policy.pk])
+        row = cursor.fetchone()
+    if row is None:  # deleted since it was read (only the account's deletion does that)
+        raise OutboundPolicy.DoesNotExist
+    for field, value in zip(_PACE_FIELDS, _converted(db, _PACE_FIELDS, row), strict=True):
+        setattr(policy, field.attname, value)
+
+
+def _converted(db, fields, values) -> list:
+    """Column values of a raw query as the ORM would give them (SQLite keeps datetimes as text, JSON as text)."""
+    result = []
+    for field, value in zip(fields, values, strict=False):
+        expression = field.get_col(field.model._meta.db_table)
+        for converter in db.ops.get_db_converters(expression) + field.get_db_converters(db):
+            value = converter(value, expression, db)
+        result.append(value)
+    return result
 
 
 def outbound_queue_room(account: Account, *, now: datetime | None = None) -> int:
@@ -179,12 +287,69 @@ def outbound_queue_room(account: Account, *, now: datetime | None = None) -> int
 # --- Placing a call ---------------------------------------------------------------------------------------
 
 
-def _resolve_from(account, from_: str, caller_sip_user, errors: FieldErrors):
-    """(caller id, the account's number, the SIP user) for `from`."""
+# In the model's order, as Model.from_db() takes them.
+_NUMBER_FIELDS = [
+    field
+    for field in PhoneNumber._meta.concrete_fields
+    if field.name in ("id", "account", "public_id", "number", "voice_enabled")
+]
+_POLICY_FIELDS = list(OutboundPolicy._meta.concrete_fields)
+
+
+def _placing_read_sql() -> str:
+    def columns(alias, fields):
+        return ", ".join(f"{alias}.{field.column}" for field in fields)
+
+    return (
+        f"SELECT {columns('p', _POLICY_FIELDS)}, {columns('n', _NUMBER_FIELDS)} "  # noqa: S608 - our tables
+        f"FROM {Account._meta.db_table} a "
+        f"LEFT JOIN {_POLICY_TABLE} p ON p.account_id = a.id "
+        f"LEFT JOIN {PhoneNumber._meta.db_table} n ON n.account_id = a.id AND n.number = %s AND n.status = %s "
+        "WHERE a.id = %s ORDER BY n.id LIMIT 1"
+    )
+
+
+_PLACING_READ_SQL = _placing_read_sql()
+
+
+def _placing_read(account: Account, number: str) -> tuple[OutboundPolicy, PhoneNumber | None]:
+    """The account's policy and its active number `number` (None if it has none such), in one query.
+
+    What the policy_for() and the `from` number lookups would give, read together: a placed call's only reads.
+    The number comes with the fields a call's payload and the API's answer use; the rest load on access.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        cursor.execute(_PLACING_READ_SQL, [number, PhoneNumber.Status.ACTIVE, account.pk])
+        row = cursor.fetchone()
+    split = len(_POLICY_FIELDS)
+    if row is None or row[0] is None:  # the account's first call: the row is created with the settings
+        policy = policy_for(account)
+    else:
+        values = _converted(db, _POLICY_FIELDS, row[:split])
+        policy = OutboundPolicy.from_db(db.alias, [field.attname for field in _POLICY_FIELDS], values)
+    phone_number = None
+    if row is not None and row[split] is not None:
+        values = _converted(db, _NUMBER_FIELDS, row[split:])
+        phone_number = PhoneNumber.from_db(db.alias, [field.attname for field in _NUMBER_FIELDS], values)
+    return policy, phone_number
+
+
+def _from_value(from_: str, caller_sip_user) -> str:
+    """What `from` names: the value given, else the SIP user's caller-ID number or its URI."""
     value = (from_ or "").strip()
     if not value and caller_sip_user is not None:
         number = caller_sip_user.caller_id_number
         value = number.number if number is not None else caller_sip_user.sip_uri
+    return value
+
+
+def _resolve_from(account, value: str, number, caller_sip_user, errors: FieldErrors):
+    """(caller id, the account's number, the SIP user) for `from` (`value`, as _from_value gives it).
+
+    `number` is the account's active number `value`, read with the policy (None if there is none, or if `value`
+    is not an E.164 number).
+    """
     if not value:
         errors.add("from", "Give the caller: one of your voice-enabled numbers or a SIP user.", "required")
         return "", None, caller_sip_user
@@ -206,12 +371,18 @@ def _resolve_from(account, from_: str, caller_sip_user, errors: FieldErrors):
         errors.add("from", f"{value!r} is neither an E.164 number (+12015550123) nor a SIP URI.", "invalid")
         return value, None, caller_sip_user
     value = normalize_number(value)
-    number = PhoneNumber.objects.for_account(account).filter(number=value, status=PhoneNumber.Status.ACTIVE).first()
     if number is None:
         errors.add("from", f"{value} is not one of your numbers.", "unknown_number")
     elif not number.voice_enabled:
         errors.add("from", f"{value} is not voice-enabled.", "number_not_voice_enabled")
     return value, number, caller_sip_user
+
+
+def _number_to_read(value: str) -> str:
+    """The number to look up for `from` (an empty string, which no number has, if it is not an E.164 number)."""
+    if not value or SIP_URI.match(value) or not E164.match(value):
+        return ""
+    return normalize_number(value)
 
 
 def _resolve_to(to: str, policy: OutboundPolicy, errors: FieldErrors) -> str:
@@ -303,7 +474,6 @@ def _check_url(url: str, errors: FieldErrors) -> str:
         return url
 
 
-@transaction.atomic
 def call_place(
     *,
     account: Account,
@@ -331,10 +501,12 @@ def call_place(
     to a campaign's destination (its `last_call`).
     """
     errors = FieldErrors()
-    policy = policy_for(account)  # read for the destination rules; locked below, only to take the slot
+    from_value = _from_value(from_, caller_sip_user)
+    # Read for the destination rules and the caller; the policy row is locked below, only to take the slot.
+    policy, number = _placing_read(account, _number_to_read(from_value))
     if not account.is_active:
         errors.add("from", "The account is suspended; it cannot place calls.", "account_suspended")
-    from_number, number, sip_user = _resolve_from(account, from_, caller_sip_user, errors)
+    from_number, number, sip_user = _resolve_from(account, from_value, number, caller_sip_user, errors)
     to_number = _resolve_to(to, policy, errors)
     method = (method or "POST").upper()
     document = None
@@ -369,77 +541,84 @@ def call_place(
     errors.raise_if_any()
 
     switch = get_switch()
-    # The lock serialises the account's slots (its pace); taken last, it is held only for the inserts. The time
-    # is read once it is held: a slot computed from before a wait for the lock would lie in the past.
-    policy = OutboundPolicy.objects.select_for_update().get(pk=policy.pk)
-    now = timezone.now()
-    slot, in_time = _reserve_slot(policy, now)
-    call = Call(
-        account=account,
-        direction=Call.Direction.OUTBOUND_API,
-        from_number=from_number[:255],
-        to_number=to_number[:255],
-        status=CallStatus.QUEUED,
-        source=switch.name[:16],
-        tag=(tag or "")[:255],
-        phone_number=number,
-        app=app if isinstance(app, CallControlApp) else None,
-        sip_user=sip_user,
-        created_at=now,
-        document=document,
-        flow_state=Call.FlowState.NONE,  # until the far end answers: nothing runs, only the leg rings
-    )
-    if callback_url:
-        call.status_callback_url, call.status_callback_method = callback_url, callback_method
-        call.status_callback_events = callback_events
-    elif call.app is not None and call.app.status_callback_url:
-        call.status_callback_url = call.app.status_callback_url
-        call.status_callback_method = call.app.status_callback_method or "POST"
-        call.status_callback_events = [
-            e for e in STATUS_CALLBACK_EVENTS if e in (call.app.status_callback_events or [])
-        ]
-    deadline = now + timedelta(seconds=policy.queue_wait_s)
-    call.variables = {
-        "engine": {
-            "auto_answer": False,
-            "outbound": {
-                "timeout_ms": timeout_s * 1000,
-                "time_limit_s": time_limit_s,
-                "max_length_s": max_length_s,
-                "url": url if "url" in given and len(given) == 1 else "",
-                "method": method,
-                "slot": slot.isoformat(),
-                "deadline": deadline.isoformat(),
-                "actor": _label(actor),
-                "bulk_call_item": bulk_call_item.pk if bulk_call_item is not None else None,
-            },
+    # The account's pace is one row, locked by every call placed: its lock must be held as briefly as possible.
+    # On PostgreSQL the slot is taken by one statement that commits on its own (outside any caller's transaction),
+    # before the call is written: the lock lasts that statement, not the call's inserts. A call whose writes
+    # then fail leaves its slot unused, a gap of 1/rate in the pace. Elsewhere (SQLite) slot and call are
+    # written in one transaction.
+    slot_alone = connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+    if slot_alone:
+        now, slot, in_time = _take_slot(policy)
+    with transaction.atomic():
+        if not slot_alone:
+            now, slot, in_time = _take_slot(policy)
+        call = Call(
+            account=account,
+            direction=Call.Direction.OUTBOUND_API,
+            from_number=from_number[:255],
+            to_number=to_number[:255],
+            status=CallStatus.QUEUED,
+            source=switch.name[:16],
+            tag=(tag or "")[:255],
+            phone_number=number,
+            app=app if isinstance(app, CallControlApp) else None,
+            sip_user=sip_user,
+            created_at=now,
+            document=document,
+            flow_state=Call.FlowState.NONE,  # until the far end answers: nothing runs, only the leg rings
+        )
+        if callback_url:
+            call.status_callback_url, call.status_callback_method = callback_url, callback_method
+            call.status_callback_events = callback_events
+        elif call.app is not None and call.app.status_callback_url:
+            call.status_callback_url = call.app.status_callback_url
+            call.status_callback_method = call.app.status_callback_method or "POST"
+            call.status_callback_events = [
+                e for e in STATUS_CALLBACK_EVENTS if e in (call.app.status_callback_events or [])
+            ]
+        deadline = now + timedelta(seconds=policy.queue_wait_s)
+        call.variables = {
+            "engine": {
+                "auto_answer": False,
+                "outbound": {
+                    "timeout_ms": timeout_s * 1000,
+                    "time_limit_s": time_limit_s,
+                    "max_length_s": max_length_s,
+                    "url": url if "url" in given and len(given) == 1 else "",
+                    "method": method,
+                    "slot": slot.isoformat(),
+                    "deadline": deadline.isoformat(),
+                    "actor": _label(actor),
+                    "bulk_call_item": bulk_call_item.pk if bulk_call_item is not None else None,
+                },
+            }
         }
-    }
-    effects = Effects()
-    effects.new_legs.append(call)
-    effects.events.append(PendingEvent(account, "call.queued", _queued_payload(call, slot), str(call.public_id), now))
-    if not in_time:
-        wait_s = round((slot - now).total_seconds())
-        leg_transition(
-            leg=call,
-            status=CallStatus.FAILED,
-            effects=effects,
-            at=now,
-            cause=34,
-            sip_code=503,
-            reason=f"The outbound queue is full: the call would wait {wait_s} s for a dispatch slot "
-            f"({policy.rate:g} calls/s), longer than the account's maximum queue wait of {policy.queue_wait_s} s.",
-        )
-        call.flow_state = Call.FlowState.DONE
-    else:
-        # The maximum call length is counted from the dispatch (engine/control.py), not from the queue.
-        effects.wakeups.append(
-            CallWakeup(root=call, leg=call, kind=CallWakeup.Kind.CONTROL, data={"action": "dispatch"}, due_at=slot)
-        )
-    effects.flush()  # the dispatch wake-up is announced to a worker after the commit
-    if bulk_call_item is not None:
-        bulk_call_item.last_call = call
-        bulk_call_item.save(update_fields=["last_call"])
+        effects = Effects()
+        effects.new_legs.append(call)
+        payload = _queued_payload(call, slot)
+        effects.events.append(PendingEvent(account, "call.queued", payload, str(call.public_id), now))
+        if not in_time:
+            wait_s = round((slot - now).total_seconds())
+            leg_transition(
+                leg=call,
+                status=CallStatus.FAILED,
+                effects=effects,
+                at=now,
+                cause=34,
+                sip_code=503,
+                reason=f"The outbound queue is full: the call would wait {wait_s} s for a dispatch slot "
+                f"({policy.rate:g} calls/s), longer than the account's maximum queue wait of {policy.queue_wait_s} s.",
+            )
+            call.flow_state = Call.FlowState.DONE
+        else:
+            # The maximum call length is counted from the dispatch (engine/control.py), not from the queue.
+            effects.wakeups.append(
+                CallWakeup(root=call, leg=call, kind=CallWakeup.Kind.CONTROL, data={"action": "dispatch"}, due_at=slot)
+            )
+        effects.flush()  # the dispatch wake-up is announced to a worker after the commit
+        if bulk_call_item is not None:
+            bulk_call_item.last_call = call
+            bulk_call_item.save(update_fields=["last_call"])
     return call
 
 

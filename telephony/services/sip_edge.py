@@ -16,6 +16,8 @@ The inbound path is the engine's (telephony.engine.routing.route_inbound: number
 screening, target) and its channel limits (telephony.engine.limits). Calls placed by registered SIP users:
 to a SIP user of the platform (same_domain_calls_only honoured on both sides), to one of the platform's
 numbers (the inbound path), or to any other number through the user's SIP connection (the PSTN).
+
+An answered Dial's action URL after the call, and calls whose end Kamailio never reported: sip_edge_lifecycle.
 """
 
 from __future__ import annotations
@@ -628,6 +630,29 @@ def _same_contact(a: str, b: str) -> bool:
     return bool(a) and bool(b) and host_port(a) == host_port(b)
 
 
+def end_dialog(
+    effects: Effects,
+    a_leg: Call,
+    legs: list[Call],
+    live: list[Call],
+    reason: str,
+    *,
+    at=None,
+    cause: int = 16,
+    unanswered: str = CallStatus.CANCELED,
+    status: str = CallStatus.COMPLETED,
+) -> None:
+    """The dialog is over: every live B-leg ends (answered ones completed, the others `unanswered`), then the
+    A-leg (`status`); an app's answered Dial has its action URL requested afterwards (sip_edge_lifecycle)."""
+    for leg in live:
+        _end(effects, leg, CallStatus.COMPLETED if leg.answered_at else unanswered, None, reason, cause, at=at)
+    _end(effects, a_leg, status, None, reason, cause, at=at)
+    _hook(effects, a_leg, "hangup")
+    from telephony.services.sip_edge_lifecycle import schedule_dial_action  # it imports this module
+
+    schedule_dial_action(effects, a_leg, legs)
+
+
 def edge_call_events(events: list[dict]) -> int:
     """Apply Kamailio's reports (ringing, answered, ended, failed); how many applied to a known call."""
     applied = 0
@@ -671,13 +696,11 @@ def _apply_event(event: dict) -> int:
             return 0
         from_tag = (a_leg.variables or {}).get("edge", {}).get("from_tag")
         by_caller = event.get("by") == "caller" or (event.get("from_tag") and event.get("from_tag") == from_tag)
-        who = "caller" if by_caller else "callee"
-        reason = f"The {who} hung up."
-        for leg in live:
-            status = CallStatus.COMPLETED if leg.answered_at else CallStatus.CANCELED
-            _end(effects, leg, status, None, reason, 16, at=at)
-        _end(effects, a_leg, CallStatus.COMPLETED, None, reason, 16, at=at)
-        _hook(effects, a_leg, "hangup")
+        if event.get("by") == "timeout":
+            reason = "Kamailio ended the dialog: no in-dialog keepalive answer, or the call's maximum length."
+        else:
+            reason = f"The {'caller' if by_caller else 'callee'} hung up."
+        end_dialog(effects, a_leg, legs, live, reason, at=at)
     elif kind == "failed":
         if a_leg.is_final:
             return 0

@@ -12,7 +12,12 @@ real SIP calls through Kamailio, while flows that need media fail clearly.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
 
 from telephony.switch.base import SwitchAdapter
 
@@ -83,4 +88,60 @@ class KamailioSwitch(SwitchAdapter):
         self._unsupported(leg, "put a call on hold")
 
     def unhold(self, leg: Call) -> None:
+        return None
+
+
+def rpc_url() -> str:
+    """Where Kamailio answers its RPC (JSON-RPC over HTTP on its SIP TCP port, behind the shared secret)."""
+    edge = settings.SIP_EDGE
+    if edge.get("rpc_url"):
+        return edge["rpc_url"]
+    host = edge["listen_host"]
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host  # noqa: S104 - naming the wildcard, not binding it
+    return f"http://{host}:{edge['port']}/RPC"
+
+
+def _rpc(method: str, timeout: float):
+    """Kamailio's answer to the RPC `method` (no parameters); None, logged, when it cannot be asked."""
+    from telephony.edge.config import edge_secret
+    from telephony.edge.views import SECRET_HEADER
+
+    try:
+        response = httpx.post(
+            rpc_url(),
+            json={"jsonrpc": "2.0", "method": method, "id": 1},
+            headers={SECRET_HEADER: edge_secret()},
+            timeout=timeout,
+        )
+        response.raise_for_status()
+        answer = response.json()
+    except (httpx.HTTPError, ValueError) as error:
+        logger.warning("Kamailio's %s is unavailable (%s): edge calls are reconciled by time only", method, error)
+        return None
+    if not isinstance(answer, dict) or "error" in answer:
+        logger.warning("Kamailio refused %s: %r", method, answer.get("error") if isinstance(answer, dict) else answer)
+        return None
+    return answer.get("result")
+
+
+def live_dialog_call_ids(timeout: float = 5.0) -> set[str] | None:
+    """The Call-IDs of every dialog Kamailio holds now (`dlg.list`), or None when it cannot be asked."""
+    dialogs = _rpc("dlg.list", timeout)
+    if dialogs is None:
+        return None
+    if isinstance(dialogs, dict):  # one dialog may come as an object rather than a list of one
+        dialogs = [dialogs]
+    return {str(d.get("call-id", "")) for d in dialogs if isinstance(d, dict)}
+
+
+def kamailio_started_at(timeout: float = 5.0) -> datetime | None:
+    """When the running Kamailio started (`core.uptime`), in the portal's clock; None when it cannot be asked.
+
+    Dialogs live in its memory only: a restarted Kamailio lists none of the calls set up before, though they go
+    on, and their BYEs, relayed by Record-Route, are still reported.
+    """
+    result = _rpc("core.uptime", timeout)
+    try:
+        return timezone.now() - timedelta(seconds=int(result["uptime"]))
+    except (TypeError, KeyError, ValueError):
         return None

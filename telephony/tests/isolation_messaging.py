@@ -8,9 +8,13 @@ PORTAL_OBJECT_ROUTES: portal URL name with an <id> -> model.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from telephony.models import (
@@ -19,6 +23,7 @@ from telephony.models import (
     Message,
     MessagingNumber,
     MessagingProfile,
+    OptOut,
     PhoneNumber,
     StockNumber,
 )
@@ -95,11 +100,67 @@ def make_message(account) -> Message:
     return message_receive(from_="+12125550100", to=sender.number, text="Hello")
 
 
+def make_opt_out(account, number: str = "+12125550100") -> OptOut:
+    """An opt-out as a STOP texted to one of the account's numbers leaves it (with its event)."""
+    from telephony.services.messaging import opt_out_record
+
+    return opt_out_record(account=account, number=number, keyword="STOP", via_number="+12013479999")
+
+
+# --- Races: real transactions on their own connections (PostgreSQL) ---------------------------------
+
+
+@contextmanager
+def held_transaction(job):
+    """Run `job` in a transaction on another connection and keep that transaction open until the block ends."""
+    ready, release, result = threading.Event(), threading.Event(), {}
+
+    def run():
+        try:
+            with transaction.atomic():
+                job()
+                ready.set()
+                release.wait(10)
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            result["error"] = exc
+        finally:
+            ready.set()
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield result
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def meanwhile(job):
+    """Start `job` on another connection; its result (or exception) once joined."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = job()
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            result["value"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)  # long enough for it to reach the lock (or the commit) the held transaction blocks
+    return thread, result
+
+
 FACTORIES: dict = {
     MessagingProfile: make_profile,
     Brand: lambda account: Brand.objects.create(account=account, display_name="Acme", company_name="Acme Inc."),
     Campaign: lambda account: make_campaign(account, approved=False),
     Message: make_message,
+    OptOut: make_opt_out,
 }
 PORTAL_OBJECT_ROUTES: dict = {
     "messagingprofile-detail": MessagingProfile,
@@ -110,5 +171,7 @@ PORTAL_OBJECT_ROUTES: dict = {
     "message-detail": Message,
     "message-thread": Message,
     "brand-detail": Brand,
+    "brand-delete": Brand,
     "campaign-detail": Campaign,
+    "campaign-delete": Campaign,
 }

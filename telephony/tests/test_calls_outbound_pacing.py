@@ -7,16 +7,21 @@ the engine dispatched it), not on how long the test took.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from telephony.engine import runner
 from telephony.models import Call, OutboundPolicy
 from telephony.services.outbound import call_place, outbound_queue_room
 from telephony.tests.engine_support import next_number
 from telephony.tests.isolation_sip import make_number
+from tenants.tests.factories import AccountFactory
 from tenants.tests.fixtures import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +58,11 @@ def drive_all(calls: list[Call], timeout: float = 20.0) -> list[Call]:
 @pytest.mark.worker
 def test_a_worker_dispatches_calls_at_the_accounts_rate(celery_worker, alice, caller):
     rate = 10
-    OutboundPolicy.objects.create(account=alice.account, calls_per_second=rate)
+    # The queue starts a second from now, so every call takes the next slot however long placing one takes on a
+    # busy machine (on an idle queue a call placed more than 1/rate after the previous slot is due at once).
+    OutboundPolicy.objects.create(
+        account=alice.account, calls_per_second=rate, next_dispatch_at=timezone.now() + timedelta(seconds=1)
+    )
 
     placed = [place(alice.account, caller, f"+1310555{i:04d}") for i in range(15)]
 
@@ -129,3 +138,30 @@ def test_queue_room_counts_the_calls_that_fit_in_the_wait(alice):
     OutboundPolicy.objects.create(account=alice.account, calls_per_second=2, max_queue_wait_s=10)
 
     assert outbound_queue_room(alice.account) == 21  # now, then every 0.5 s up to 10 s
+
+
+@pytest.mark.postgres
+def test_it_gives_callers_placing_at_once_one_slot_each_one_interval_apart(transactional_db):
+    # Real concurrent placers, one connection each: the slot is taken by one statement under the policy row's
+    # lock, so no two calls share a slot and none is skipped.
+    account = AccountFactory()
+    number = make_number(account, next_number())
+    start = timezone.now() + timedelta(seconds=5)  # a queue already ahead: every call takes the next slot
+    OutboundPolicy.objects.create(account=account, calls_per_second=100, next_dispatch_at=start)
+    barrier = threading.Barrier(4)
+
+    def feed(offset: int) -> list[Call]:
+        try:
+            barrier.wait(timeout=10)
+            return [place(account, number, f"+1310561{offset + i:04d}") for i in range(10)]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        calls = [call for placed in pool.map(feed, range(0, 40, 10)) for call in placed]
+
+    slots = sorted(slot(call) for call in calls)
+    assert slots[0] == start
+    assert all(b - a == timedelta(milliseconds=10) for a, b in itertools.pairwise(slots))
+    assert OutboundPolicy.objects.get(account=account).next_dispatch_at == slots[-1] + timedelta(milliseconds=10)
+    assert all(call.status == "queued" for call in Call.objects.filter(account=account))

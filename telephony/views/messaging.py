@@ -1,22 +1,23 @@
 """Portal pages for messaging, under /a/<account>/: messaging profiles and the numbers in them, the message log
-(with the "send a test message" form), a message and its conversation, and 10DLC brands and campaigns.
+(with the "send a test message" form), a message and its conversation, the opt-outs (read-only: only the
+destination lifts one, by texting START), and 10DLC brands and campaigns.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from telephony.api.messaging import message_deliveries
-from telephony.filtersets.messaging import MessageFilterSet, MessagingProfileFilterSet
-from telephony.models import Brand, Campaign, Message, MessagingNumber, MessagingProfile, PhoneNumber
+from telephony.filtersets.messaging import MessageFilterSet, MessagingProfileFilterSet, OptOutFilterSet
+from telephony.models import Brand, Campaign, Message, MessagingNumber, MessagingProfile, OptOut, PhoneNumber
 from telephony.services import messaging as services
 from tenants.scoping import AccountPortalMixin, parse_public_id
 from tenants.views import ScopedListView, _add_errors
@@ -378,6 +379,19 @@ class MessageThreadView(AccountPortalMixin, TemplateView):
         return context
 
 
+# --- Opt-outs ----------------------------------------------------------------------------------------
+
+
+class OptOutListView(ScopedListView):
+    model = OptOut
+    filterset_class = OptOutFilterSet
+    template_name = "telephony/optout_list.html"
+    paginate_by = PAGE_SIZE
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("-created_at", "-id")
+
+
 # --- 10DLC -------------------------------------------------------------------------------------------
 
 
@@ -418,6 +432,40 @@ class BrandDetailView(AccountPortalMixin, TemplateView):
         return context
 
 
+class BrandDeleteView(AccountPortalMixin, TemplateView):
+    """Confirm, then delete a brand that has no campaigns left."""
+
+    write_required = True
+    template_name = "confirm_delete.html"
+
+    def get_brand(self) -> Brand:
+        return self.get_object_or_404(Brand, self.kwargs["id"])
+
+    def get_context_data(self, **kwargs):
+        brand = self.get_brand()
+        return super().get_context_data(
+            title=f"Delete the brand “{brand.display_name}”?",
+            object=brand.company_name,
+            explanation="Its review goes with it: using the brand again means submitting it again. A brand that "
+            "still has campaigns cannot be deleted.",
+            confirm_label="Delete brand",
+            cancel_url=reverse("brand-detail", kwargs={"account": self.account.slug, "id": brand.public_id}),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        brand = self.get_brand()
+        try:
+            services.brand_delete(account=self.account, actor=request.user, brand=brand)
+        except ObjectDoesNotExist as exc:  # deleted by a concurrent request (a double submit) meanwhile
+            raise Http404 from exc
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return redirect("brand-detail", account=self.account.slug, id=brand.public_id)
+        messages.success(request, f"The brand “{brand.display_name}” was deleted.")
+        return redirect("brand-list", account=self.account.slug)
+
+
 class CampaignCreateView(AccountPortalMixin, FormView):
     write_required = True
     template_name = "telephony/campaign_form.html"
@@ -448,6 +496,40 @@ class CampaignDetailView(AccountPortalMixin, TemplateView):
         return context
 
 
+class CampaignDeleteView(AccountPortalMixin, TemplateView):
+    """Confirm, then delete a campaign no number sends under."""
+
+    write_required = True
+    template_name = "confirm_delete.html"
+
+    def get_campaign(self) -> Campaign:
+        return self.get_object_or_404(Campaign, self.kwargs["id"])
+
+    def get_context_data(self, **kwargs):
+        campaign = self.get_campaign()
+        return super().get_context_data(
+            title=f"Delete the campaign “{campaign.name}”?",
+            object=campaign.get_use_case_display(),
+            explanation="Its review goes with it; its past messages stay in the log. A campaign numbers still "
+            "send under cannot be deleted: move them to another campaign or turn SMS off on them first.",
+            confirm_label="Delete campaign",
+            cancel_url=reverse("campaign-detail", kwargs={"account": self.account.slug, "id": campaign.public_id}),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        campaign = self.get_campaign()
+        try:
+            services.campaign_delete(account=self.account, actor=request.user, campaign=campaign)
+        except ObjectDoesNotExist as exc:  # deleted by a concurrent request (a double submit) meanwhile
+            raise Http404 from exc
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+            return redirect("campaign-detail", account=self.account.slug, id=campaign.public_id)
+        messages.success(request, f"The campaign “{campaign.name}” was deleted.")
+        return redirect("brand-list", account=self.account.slug)
+
+
 def _route(suffix: str, view, name: str):
     return path(f"a/<slug:account>/{suffix}", view.as_view(), name=name)
 
@@ -464,9 +546,12 @@ urlpatterns = [
     _route("messages/send/", MessageSendView, "message-send"),
     _route("messages/<str:id>/", MessageDetailView, "message-detail"),
     _route("messages/<str:id>/thread/", MessageThreadView, "message-thread"),
+    _route("opt-outs/", OptOutListView, "optout-list"),
     _route("10dlc/", BrandListView, "brand-list"),
     _route("10dlc/brands/new/", BrandCreateView, "brand-create"),
     _route("10dlc/brands/<str:id>/", BrandDetailView, "brand-detail"),
+    _route("10dlc/brands/<str:id>/delete/", BrandDeleteView, "brand-delete"),
     _route("10dlc/campaigns/new/", CampaignCreateView, "campaign-create"),
     _route("10dlc/campaigns/<str:id>/", CampaignDetailView, "campaign-detail"),
+    _route("10dlc/campaigns/<str:id>/delete/", CampaignDeleteView, "campaign-delete"),
 ]

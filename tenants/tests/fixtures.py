@@ -268,3 +268,27 @@ def page(browser):
     context, page = new_page(browser)
     yield page
     context.close()
+    _wait_for_requests_in_flight()
+
+
+def _wait_for_requests_in_flight(timeout: float = 5.0) -> None:
+    """Let the live server finish what the closed page asked of it before the test's database is flushed.
+
+    A page's scripts (the dashboard's live pane fetches a stream token and the latest events) can leave a request
+    running in the live server after the browser closed; a request still writing while the flush's TRUNCATE takes
+    its locks can deadlock with it. Bounded: a worker of the test that keeps querying only delays the flush.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)

@@ -1,12 +1,15 @@
 """Messaging services: profiles and 10DLC (profiles.py), sending (sending.py), inbound and opt-out (inbound.py),
-segment counting (segments.py). Import from here."""
+opt-outs (optouts.py), segment counting (segments.py). Import from here."""
 
 from __future__ import annotations
 
 from telephony.services.messaging.inbound import keyword_of, message_receive
+from telephony.services.messaging.optouts import opt_out_lift, opt_out_payload, opt_out_record, opt_out_remove
 from telephony.services.messaging.profiles import (
     brand_create,
+    brand_delete,
     campaign_create,
+    campaign_delete,
     campaign_update,
     messaging_profile_create,
     messaging_profile_delete,
@@ -19,9 +22,11 @@ from telephony.services.messaging.profiles import (
 from telephony.services.messaging.segments import SegmentInfo, count_segments
 from telephony.services.messaging.sending import (
     SEND_BATCH,
+    BatchOutcome,
     MessagingLimit,
     ReceiptTooEarly,
     SendOutcome,
+    SendRequest,
     clear_kick,
     message_attach_carrier_id,
     message_payload,
@@ -31,17 +36,22 @@ from telephony.services.messaging.sending import (
     message_send_step,
     messages_fail_stuck,
     messages_send_due,
+    messages_send_many,
     thread_id,
 )
 
 __all__ = [
     "SEND_BATCH",
+    "BatchOutcome",
     "MessagingLimit",
     "ReceiptTooEarly",
     "SegmentInfo",
     "SendOutcome",
+    "SendRequest",
     "brand_create",
+    "brand_delete",
     "campaign_create",
+    "campaign_delete",
     "campaign_update",
     "clear_kick",
     "count_segments",
@@ -55,12 +65,17 @@ __all__ = [
     "message_send_step",
     "messages_fail_stuck",
     "messages_send_due",
+    "messages_send_many",
     "messaging_profile_create",
     "messaging_profile_delete",
     "messaging_profile_update",
     "number_needs_campaign",
     "number_sms_disable",
     "number_sms_enable",
+    "opt_out_lift",
+    "opt_out_payload",
+    "opt_out_record",
+    "opt_out_remove",
     "tendlc_review",
     "thread_id",
 ]

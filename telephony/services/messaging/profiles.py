@@ -158,6 +158,9 @@ def number_sms_enable(
         raise ValidationError("No such profile or campaign in this account.", code="not_found")
     if campaign is not None and not number_needs_campaign(number):
         campaign = None  # only 10DLC long codes use one; keeping it would suggest otherwise
+    profile = _lock_for_use(MessagingProfile, account, profile, "messaging_profile")
+    if campaign is not None:
+        campaign = _lock_for_use(Campaign, account, campaign, "campaign")
     existing = MessagingNumber.objects.filter(phone_number=number).first()
     before = (
         {"messaging_profile": str(existing.profile.public_id), "campaign": _public(existing.campaign)}
@@ -176,6 +179,19 @@ def number_sms_enable(
     if before != after:
         audit_record(account=account, actor=actor, action="number.sms_enabled", obj=number, before=before, after=after)
     return enabled
+
+
+def _lock_for_use(model, account: Account, obj, field: str):
+    """`obj` again, locked until commit, before a new row points at it; gone meanwhile is `field` not found.
+
+    Its delete locks it too and then counts what uses it: one of the two waits for the other, so the delete sees
+    the new row (and is refused) or this finds nothing, rather than the foreign key failing at commit (a 500).
+    No-key lock: sends, which only reference it, are not held up.
+    """
+    locked = model.objects.for_account(account).select_for_update(no_key=True).filter(pk=obj.pk).first()
+    if locked is None:
+        raise ValidationError({field: ValidationError("No such object in this account.", "does_not_exist")})
+    return locked
 
 
 def _public(obj) -> str | None:
@@ -220,6 +236,7 @@ def _clean_samples(samples) -> list[str]:
 def campaign_create(*, account: Account, actor: Actor, brand: Brand, **values) -> Campaign:
     if brand.account_id != account.pk:
         raise ValidationError({"brand": ValidationError("No such brand in this account.", "not_found")})
+    brand = _lock_for_use(Brand, account, brand, "brand")
     if brand.status == Brand.Status.REJECTED:
         raise ValidationError(
             {"brand": ValidationError("This brand was rejected; campaigns need another.", "rejected")}
@@ -260,6 +277,43 @@ def campaign_update(*, account: Account, actor: Actor, campaign: Campaign, **val
         campaign.save()
         audit_record(account=account, actor=actor, action="campaign.updated", obj=campaign, before=before, after=after)
     return campaign
+
+
+@transaction.atomic
+def brand_delete(*, account: Account, actor: Actor, brand: Brand) -> None:
+    """Delete a brand that has no campaigns left (delete those first: numbers may send under them)."""
+    brand = Brand.objects.for_account(account).select_for_update().get(pk=brand.pk)
+    count = brand.campaigns.count()
+    if count:
+        raise ValidationError(
+            f"This brand still has {count} campaign{'s' if count != 1 else ''}: delete "
+            f"{'them' if count != 1 else 'it'} first.",
+            code="brand_in_use",
+        )
+    audit_record(account=account, actor=actor, action="brand.deleted", obj=brand, before=_snapshot(brand, BRAND_FIELDS))
+    brand.delete()
+
+
+@transaction.atomic
+def campaign_delete(*, account: Account, actor: Actor, campaign: Campaign) -> None:
+    """Delete a campaign no number is in (move them or turn SMS off first: their sending would stop)."""
+    campaign = Campaign.objects.for_account(account).select_for_update().get(pk=campaign.pk)
+    # Like a profile: a released number's leftover row does not hold the campaign (it is unlinked below).
+    count = campaign.numbers.filter(phone_number__status=PhoneNumber.Status.ACTIVE).count()
+    if count:
+        raise ValidationError(
+            f"{count} number{'s' if count != 1 else ''} send{'' if count != 1 else 's'} under this campaign. Move "
+            f"{'them' if count != 1 else 'it'} to another campaign (or turn SMS off) first.",
+            code="campaign_in_use",
+        )
+    audit_record(
+        account=account,
+        actor=actor,
+        action="campaign.deleted",
+        obj=campaign,
+        before=_snapshot(campaign, CAMPAIGN_FIELDS),
+    )
+    campaign.delete()  # leftover numbers and old messages keep their rows, with no campaign (SET_NULL)
 
 
 @transaction.atomic

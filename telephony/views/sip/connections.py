@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from telephony.edge.registrations import mark_online
 from telephony.filtersets.sip import SipConnectionFilterSet
 from telephony.models import SipConnection, SipInvite
 from telephony.services import sip as services
@@ -67,12 +68,14 @@ class SipConnectionDetailView(ObjectMixin, AccountPortalMixin, TemplateView):
             .exclude(sip_connection=connection)
             .select_related("call_control_app", "sip_connection", "sip_user__domain")[:500]
         )
+        sip_users = list(connection.sip_users.select_related("domain").order_by("login")[:200])
+        mark_online(sip_users)  # online as the registrar has them, the rule of the API's `state` and the domain page
         return super().get_context_data(
             connection=connection,
             numbers=numbers,
             assignable=assignable,
             invites=connection.invites.select_related("domain", "sip_user")[:100],
-            sip_users=connection.sip_users.select_related("domain").order_by("login")[:200],
+            sip_users=sip_users,
             registrar=connection_realm(),
             audit=audit_for(self.account, connection),
             **kwargs,

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 
-from telephony.edge.registrations import edge_available, sip_user_registrations
+from telephony.edge.registrations import edge_available, mark_online, sip_user_registrations
 from telephony.filtersets.sip import SipDomainFilterSet
 from telephony.models import SipDomain, SipUser
 from telephony.services import sip as services
@@ -63,9 +63,15 @@ class SipDomainDetailView(ObjectMixin, AccountPortalMixin, TemplateView):
     def get_context_data(self, **kwargs):
         domain = self.get_page_object()
         users = domain.users.select_related("caller_id_number", "sip_connection").order_by("login")
+        # Online: registered with the SIP edge now (unexpired contacts), or so marked where calls are simulated;
+        # the one rule the API's `state` follows too.
+        page = list(users[:500])
+        mark_online(page)
+        for user in page:
+            user.online = user.is_online
         return super().get_context_data(
             domain=domain,
-            sip_users=users[:500],
+            sip_users=page,
             user_count=users.count(),
             audit=audit_for(self.account, domain),
             **kwargs,
