@@ -173,8 +173,9 @@ def _answers_options(edge: Edge) -> bool:
             return False
 
 
-def stop_kamailio(edge: Edge) -> None:
-    if edge.process.poll() is None:
+def stop_kamailio(edge: Edge, *, crash: bool = False) -> None:
+    """Stop Kamailio (SIGTERM, then SIGKILL after 10 s); `crash` kills it at once, as a crash or an OOM kill would."""
+    if edge.process.poll() is None and not crash:
         edge.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             edge.process.wait(timeout=10)

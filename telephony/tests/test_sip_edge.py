@@ -60,7 +60,7 @@ def legs(call_id: str) -> tuple[Call, list[Call]]:
     return root, list(Call.objects.filter(parent=root).order_by("id"))
 
 
-def wait_settled(call_id: str, timeout: float = 20) -> None:
+def wait_settled(call_id: str, timeout: float = 20, edge=None) -> None:
     """Until the call's A-leg and every B-leg have ended (Kamailio reports in batches every 50 ms)."""
 
     def check():
@@ -72,7 +72,8 @@ def wait_settled(call_id: str, timeout: float = 20) -> None:
     except AssertionError:
         rows = Call.objects.filter(switch_call_id=call_id)
         states = [(c.direction, c.to_number, c.status, c.end_reason) for c in rows]
-        raise AssertionError(f"the call's legs did not all end: {states}") from None
+        log = f"\nKamailio's log:\n{edge.log()}" if edge is not None else ""
+        raise AssertionError(f"the call's legs did not all end: {states}{log}") from None
 
 
 # --- Registration ---------------------------------------------------------------------------------------------

@@ -5,11 +5,14 @@ that expired, and the edge's flood limit. Real Kamailio and sipp where the behav
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from django.db import connection
 from django.test import Client
@@ -296,12 +299,84 @@ def test_kamailio_ends_a_dialog_at_the_maximum_call_length_and_reports_it(
         phone = answer_calls(edge, phone_port, timeout=15)
         run = trunk_call(edge, did=number.number, caller="+12125550155", hold_ms=6000)
         finish(phone, 20)
-        wait_settled(run.call_id)
+        wait_settled(run.call_id, edge=edge)
         root = Call.objects.get(switch_call_id=run.call_id, parent__isnull=True)
         assert root.status == "completed" and root.end_reason.startswith("Kamailio ended the dialog")
         assert 1 <= root.duration <= 4, edge.log()
     finally:
         stop_kamailio(edge)
+
+
+class FlakyPortal:
+    """A proxy in front of the live portal that refuses Kamailio's first `refuse` event posts with a 503, as a
+    portal restarting or overloaded would, and forwards everything else."""
+
+    def __init__(self, portal_url: str, refuse: int):
+        self.refused = 0
+        self.taken = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/internal/sip/events"):
+                    if proxy.refused < refuse:
+                        proxy.refused += 1
+                        self.send_response(503)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    proxy.taken += 1
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = httpx.post(portal_url + self.path, content=body, headers=headers, timeout=10)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_events_the_portal_refused_are_posted_again_until_it_takes_them(tmp_path, live_server, alice, alice_api,
+                                                                         domain):  # fmt: skip
+    from telephony.tests.sip_edge_support import require_edge_services
+
+    require_edge_services()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM sip_edge_location")
+    portal = FlakyPortal(live_server.url, refuse=5)
+    edge = start_kamailio(tmp_path / "kamailio", portal.url)
+    try:
+        trunk(alice.account)
+        create_user(alice_api, domain, "retry-ida")
+        number = make_number(alice.account, next_number(), sip_user=SipUser.objects.get(login="retry-ida"))
+        phone_port = free_port()
+        assert register(edge, "retry-ida", domain["domain"], PASSWORD, port=phone_port).ok
+        phone = answer_calls(edge, phone_port, timeout=15)
+        run = trunk_call(edge, did=number.number, caller="+12125550166", hold_ms=1500)
+        assert run.ok, run.errors
+        assert finish(phone, 20).ok
+        wait_settled(run.call_id, edge=edge)
+        root, (leg,) = legs(run.call_id)
+        assert (root.status, root.end_reason, leg.status) == ("completed", "The caller hung up.", "completed")
+        assert root.answered_at is not None and root.duration >= 1
+        assert portal.refused == 5 and portal.taken >= 1
+        assert "will be posted again" in edge.log()
+    finally:
+        stop_kamailio(edge)
+        portal.close()
 
 
 # --- Registrations that expired -------------------------------------------------------------------------------
@@ -609,18 +684,20 @@ def test_it_leaves_a_call_set_up_before_kamailio_restarted_to_its_reported_hang_
         assert register(edge, "boot-pia", domain["domain"], PASSWORD, port=phone_port).ok
         phone = answer_calls(edge, phone_port, timeout=60)
         text = (SCENARIOS / "trunk_invite.xml").read_text().replace("BRANCH", ANSWERED)
-        text = text.replace("CALLER", "+12125550133").replace("HOLD_MS", "10000")
+        # The caller hangs up after 15 s: time enough for the restart below even on a loaded machine.
+        text = text.replace("CALLER", "+12125550133").replace("HOLD_MS", "15000")
         call = _run(edge, _scenario(edge, "trunk", text), "-s", number.number, ip="127.0.0.2", background=True)
         wait_for(lambda: Call.objects.filter(switch_call_id=call.call_id, status="in-progress", parent__isnull=True)
                  .exists(), timeout=15, message="the call to be answered")  # fmt: skip
-        # Kamailio restarts mid-call: its dialogs were in memory only, the call itself goes on.
-        stop_kamailio(edge)
+        # Kamailio dies mid-call and is restarted: its dialogs were in memory only, the call itself goes on.
+        stop_kamailio(edge, crash=True)
         restarted = start_kamailio(tmp_path / "after", live_server.url, port=edge.port)
         settings.SIP_EDGE = {**settings.SIP_EDGE, "rpc_url": f"http://{restarted.target}/RPC"}
         age(call.call_id, 600)
 
         assert reconcile() == 0
-        assert Call.objects.get(switch_call_id=call.call_id, parent__isnull=True).status == "in-progress"
+        root = Call.objects.get(switch_call_id=call.call_id, parent__isnull=True)
+        assert root.status == "in-progress", (root.end_reason, restarted.log())
         # The BYE, relayed by the new Kamailio along the Record-Route, is reported and ends the call.
         assert finish(call, 30).ok, restarted.log()
         assert finish(phone).ok
