@@ -631,6 +631,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         await self._cleanup()
 
     async def _cleanup(self) -> None:
+        self.closing = True  # the pump stops at its next turn even if its cancellation were lost
         current = asyncio.current_task()
         for task in list(self.tasks):
             if task is not current:
@@ -844,8 +845,12 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 if self.late_check_pending:
                     wait_until = min(wait_until, self.late_check_due)
                 timeout = max(0.0, wait_until - loop.time())
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as
+                # the wake-up does, and this loop would then poll for a client long gone (and hold up a closing
+                # event loop for ever).
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=timeout)
+                    async with asyncio.timeout(timeout):
+                        await self.wake.wait()
                 except TimeoutError:
                     # A poll: only reads from now on can be shared. A deferred late-commit check: reads from the
                     # grid time on, which every connection of the account shares.
