@@ -556,6 +556,20 @@ class Hub:
 _hubs: dict[int, Hub] = {}
 
 
+async def close_hub(timeout: float = 5.0) -> list[asyncio.Task]:
+    """Stop the running event loop's hub: its listener and re-join tasks. For an event loop about to end (a test's,
+    a server shutting down), whose closing would otherwise wait on a channel-layer read; the tasks that did not end
+    within `timeout` are returned."""
+    hub = _hubs.pop(id(asyncio.get_running_loop()), None)
+    tasks = [task for task in (hub.task, hub.rejoin_task) if task is not None] if hub else []
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return []
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    return list(pending)
+
+
 def hub_for(layer) -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(id(loop))

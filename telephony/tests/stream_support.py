@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import io
 import json
 import os
 import socket
@@ -57,6 +58,21 @@ def run(scenario, *args, **kwargs):
         finally:
             while _clients:
                 await _clients.pop().finish()
+            # The loop ends with this call: its hub goes first, so that closing the loop does not wait on a
+            # channel-layer read. Anything still running would hold the loop's closing up: say what it is.
+            stuck = await stream.close_hub()
+            current = asyncio.current_task()
+            others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+            for task in others:
+                task.cancel()
+            if others:
+                _, still = await asyncio.wait(others, timeout=TIMEOUT)
+                stuck += list(still)
+            if stuck:
+                report = io.StringIO()
+                for task in stuck:
+                    task.print_stack(file=report)
+                pytest.fail(f"tasks that outlived the scenario and did not end when cancelled:\n{report.getvalue()}")
 
     return async_to_sync(wrapped)()
 
