@@ -96,7 +96,11 @@ elif env.int("DB_POOL_MAX_SIZE", default=0) > 0:
     # Workers leave it off: Celery forks, and a pool's threads do not survive a fork.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        # Open from the start (portal/asgi.py fills it) for every request thread: one that had to wait while the pool
+        # grew by a connection at a time was the slowest request of a restart.
+        "min_size": min(
+            env.int("DB_POOL_MIN_SIZE", default=env.int("WEB_THREADS", default=10)), env.int("DB_POOL_MAX_SIZE")
+        ),
         "max_size": env.int("DB_POOL_MAX_SIZE"),
         "timeout": env.int("DB_POOL_TIMEOUT_SECONDS", default=10),
     }

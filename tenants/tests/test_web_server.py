@@ -1,12 +1,17 @@
-"""The API through a real uvicorn process (portal/asgi.py): a request's body is read before it takes a thread."""
+"""The API through a real uvicorn process (portal/asgi.py, portal/wsgi_threads.py): a request's body is read
+before it takes a thread, a whole response comes back in one piece and a streamed one chunk by chunk."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 
 import httpx
 import pytest
 
+from portal.wsgi_threads import ThreadedWSGI
+from telephony.tests.isolation_messaging import make_message
 from telephony.tests.stream_support import Server
 from tenants.tests.factories import make_api_key
 
@@ -46,3 +51,83 @@ def test_it_reads_a_chunked_body(alice):
     fields = response.json()["error"]["fields"]
     assert "to" in fields
     assert "text" not in fields  # the text arrived
+
+
+def test_it_streams_a_csv_export_from_the_thread_that_queries_it(alice):
+    secret, _ = make_api_key(alice.account)
+    messages = [make_message(alice.account) for _ in range(3)]
+
+    with Server() as server:
+        response = httpx.get(
+            f"{server.url}/api/v1/messages/export", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+        )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "content-length" not in response.headers  # streamed, not buffered whole
+    lines = response.text.splitlines()
+    assert lines[0].startswith("id,created_at,direction")
+    assert {line.split(",")[0] for line in lines[1:]} == {str(message.public_id) for message in messages}
+
+
+def test_it_answers_a_whole_response_with_its_length(alice):
+    secret, _ = make_api_key(alice.account)
+    with Server() as server:
+        response = httpx.get(f"{server.url}/api/v1/account", headers={"Authorization": f"Bearer {secret}"}, timeout=5)
+
+    assert response.status_code == 200
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+class _Endless:
+    """A streaming WSGI response that would never end, and says when it was closed."""
+
+    streaming = True
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self.closed = threading.Event()
+
+    def __iter__(self):
+        while True:
+            self.produced += 1
+            yield b"x" * 100
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_it_stops_producing_a_stream_when_the_client_leaves():
+    endless = _Endless()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return endless
+
+    async def scenario() -> list:
+        sent, left = [], asyncio.Event()
+        messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive():
+            if messages:
+                return messages.pop(0)
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+            if len(sent) == 5:
+                left.set()  # the client goes away after the start and four chunks
+            await asyncio.sleep(0)
+
+        scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
+                 "headers": [], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "scheme": "http",
+                 "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
+        await asyncio.wait_for(ThreadedWSGI(app, workers=1, max_memory_body=1024)(scope, receive, send), 10)
+        return sent
+
+    sent = asyncio.run(scenario())
+
+    assert endless.closed.is_set()
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert endless.produced < 50  # it stopped soon after the client left, not never

@@ -1,0 +1,136 @@
+"""HTTP requests from the event loop to Django's WSGI handler on a pool of threads, with one hand-off each way.
+
+a2wsgi's middleware, which this replaces, crosses from the request's thread back to the event loop for every read
+of the body and for every message of the response (its start, each chunk, the end): four waits on the loop per
+request at least. Under load each wait also waits for the GIL, and profiling the SIP route endpoint at 100
+requests/s showed its threads spending as long in those crossings as in the view itself. Here the loop receives
+the whole body before the request takes a thread (so a client trickling an upload holds no thread either), the
+thread runs Django and returns the whole response, and the loop sends it. Only a streaming response (CSV
+exports, FileResponse) goes chunk by chunk, from the thread that produced it: Django's database connections
+belong to one thread, and an export iterates a cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from a2wsgi.wsgi import build_environ
+
+REPLAY_CHUNK = 1024 * 1024
+
+
+class ThreadedWSGI:
+    """An ASGI app (HTTP only) running a WSGI app on `workers` long-lived threads."""
+
+    def __init__(self, app, *, workers: int, max_memory_body: int) -> None:
+        self.app = app
+        self.max_memory_body = max_memory_body
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="WSGI")
+
+    async def __call__(self, scope, receive, send) -> None:
+        body = tempfile.SpooledTemporaryFile(max_size=self.max_memory_body)  # noqa: SIM115 - closed below
+        try:
+            size = await self._receive_body(receive, body)
+            if size is None:
+                return  # the client left before its body arrived: no thread was taken
+            if not any(name == b"content-length" for name, _ in scope["headers"]):
+                # A chunked body: WSGI reads CONTENT_LENGTH bytes, so say how many arrived.
+                scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(size).encode())]}
+            environ = build_environ(scope, body)
+            loop = asyncio.get_running_loop()
+            stream = _Stream(loop, send)
+            watcher = loop.create_task(stream.watch(receive))
+            try:
+                result = await loop.run_in_executor(
+                    self.executor, contextvars.copy_context().run, self._run, environ, stream
+                )
+            finally:
+                watcher.cancel()
+            if result is not None:  # not streamed: the whole response at once
+                status, headers, content = result
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": content})
+        finally:
+            body.close()
+
+    @staticmethod
+    async def _receive_body(receive, body) -> int | None:
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            body.write(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+        body.seek(0)
+        return size
+
+    def _run(self, environ, stream: _Stream):
+        """In a pool thread: the whole request. Returns (status, headers, body), or None once it has streamed."""
+        started: list = []
+
+        def start_response(status: str, response_headers, exc_info=None):
+            if exc_info is not None and stream.started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            code = int(status.split(" ", 1)[0])
+            headers = [(name.strip().lower().encode("latin1"), value.strip().encode("latin1"))
+                       for name, value in response_headers]  # fmt: skip
+            started[:] = [code, headers]
+            return stream.write  # WSGI's legacy write(); Django never calls it
+
+        iterable = self.app(environ, start_response)
+        try:
+            if not getattr(iterable, "streaming", False) and not stream.started:
+                return started[0], started[1], b"".join(iterable)
+            stream.start(*started)
+            for chunk in iterable:
+                if not stream.send_chunk(chunk):
+                    break  # the client has gone: stop producing (closing the iterable frees its cursor)
+            stream.send_chunk(b"", more=False)
+            return None
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()  # Django's request_finished: the database connection goes back to the pool
+
+
+class _Stream:
+    """A streaming response's messages, sent on the loop from the thread that produces them, one at a time (the
+    transport's flow control holds the thread back when the client reads slowly)."""
+
+    def __init__(self, loop, send) -> None:
+        self.loop = loop
+        self._send = send
+        self.started = False
+        self.gone = threading.Event()
+
+    async def watch(self, receive) -> None:
+        # After the body, the server's next message is the disconnect (or the end of the response).
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone.set()
+
+    def _deliver(self, message) -> bool:
+        if self.gone.is_set():
+            return False
+        asyncio.run_coroutine_threadsafe(self._send(message), self.loop).result()
+        return True
+
+    def start(self, status: int, headers) -> None:
+        if not self.started:
+            self.started = True
+            self._deliver({"type": "http.response.start", "status": status, "headers": headers})
+
+    def write(self, chunk: bytes) -> None:
+        self.send_chunk(chunk)
+
+    def send_chunk(self, chunk: bytes, more: bool = True) -> bool:
+        if chunk or not more:
+            return self._deliver({"type": "http.response.body", "body": chunk, "more_body": more})
+        return not self.gone.is_set()
