@@ -81,6 +81,7 @@ class EdgeAnswer:
     routes: list[dict] = field(default_factory=list)
     timeout_ms: int = 0
     call: Call | None = None
+    from_user: str = ""  # relayed with this user part in From: the caller ID a PSTN call goes out with
 
     def as_json(self) -> dict:
         body: dict = {"action": self.action}
@@ -88,6 +89,8 @@ class EdgeAnswer:
             rtjson = {"version": "1.0", "routing": "parallel", "routes": self.routes}
             body["rtjson"] = json.dumps(rtjson, separators=(",", ":"))
             body.update(routes=self.routes, timeout_ms=self.timeout_ms)
+            if self.from_user:
+                body["from_user"] = self.from_user
         elif self.action == "challenge":
             body["realm"] = self.realm
         else:
@@ -161,9 +164,9 @@ def _from_sip_user(invite: InviteRequest, caller: Caller) -> EdgeAnswer:
     number = dialable_number(invite.to_user)
     if number is None:
         return _reply(404, f"{invite.to_user}@{invite.to_domain} is neither a SIP user nor a number.")
-    caller_id = user.caller_id_number.number if user.caller_id_number_id else user.sip_uri
+    caller_id = user.caller_id_number.number if user.caller_id_number_id else None
     if PhoneNumber.objects.filter(number=number, status=PhoneNumber.Status.ACTIVE).exists():
-        return _inbound(invite, from_number=caller_id, to_number=number)
+        return _inbound(invite, from_number=caller_id or user.sip_uri, to_number=number)
     return _to_pstn(invite, user, number, caller_id)
 
 
@@ -182,14 +185,15 @@ def _new_a_leg(*, account, invite: InviteRequest, from_number: str, to_number: s
     )
 
 
-def _new_b_leg(effects: Effects, a_leg: Call, *, to: str, sip_user=None, connection=None, clause=None, step=None):
+def _new_b_leg(effects: Effects, a_leg: Call, *, to: str, sip_user=None, connection=None, clause=None, step=None,
+               caller_id: str | None = None):  # fmt: skip
     from telephony.services.calls import status_callback_events
 
     leg = Call(
         account=a_leg.account,
         parent=a_leg,
         direction=Call.Direction.OUTBOUND_DIAL,
-        from_number=a_leg.from_number,
+        from_number=caller_id or a_leg.from_number,
         to_number=to[:255],
         status=CallStatus.QUEUED,
         source=SOURCE,
@@ -251,7 +255,9 @@ def _user_to_user(invite: InviteRequest, user: SipUser, callee: SipUser) -> Edge
     return _start_forward(a_leg, [target], limit_account=user.account)
 
 
-def _to_pstn(invite: InviteRequest, user: SipUser, number: str, caller_id: str) -> EdgeAnswer:
+def _to_pstn(invite: InviteRequest, user: SipUser, number: str, caller_id: str | None) -> EdgeAnswer:
+    """Out through the user's SIP connection. With a caller ID number the call leaves with it in From (a carrier
+    shows, and checks, the number, not the phone's login); without one the phone's From goes as it came."""
     connection = user.sip_connection or user.domain.default_sip_connection or _account_trunk(user.account)
     a_leg = _new_a_leg(account=user.account, invite=invite, from_number=user.sip_uri, to_number=number, sip_user=user)
     a_leg.variables["edge"].update(kind="forward", caller_user=True)
@@ -262,8 +268,12 @@ def _to_pstn(invite: InviteRequest, user: SipUser, number: str, caller_id: str) 
     refusal = limits.admit_outbound(account=user.account, connection=connection, adding=1)
     if refusal is not None:
         return _refuse_a_leg(a_leg, refusal.status, refusal.sip_code, refusal.reason, refusal.cause)
-    target = _Target(to=number, connection=connection, routes=[{"uri": _connection_uri(connection, number)}])
-    return _start_forward(a_leg, [target], limit_account=None)
+    target = _Target(to=number, connection=connection, routes=[{"uri": _connection_uri(connection, number)}],
+                     caller_id=caller_id)  # fmt: skip
+    answer = _start_forward(a_leg, [target], limit_account=None)
+    if answer.action == "relay" and caller_id:
+        answer.from_user = caller_id
+    return answer
 
 
 def _account_trunk(account) -> SipConnection | None:
@@ -286,6 +296,7 @@ class _Target:
     connection: SipConnection | None = None
     clause: object = None
     failure: tuple[str, int, str] | None = None  # status, sip code, reason: this target cannot ring
+    caller_id: str | None = None  # the B-leg's From, when the edge rewrites it
 
 
 def _ring(effects: Effects, a_leg: Call, targets: list[_Target], step=None) -> tuple[list[dict], list[Call]]:
@@ -294,7 +305,7 @@ def _ring(effects: Effects, a_leg: Call, targets: list[_Target], step=None) -> t
     for target in targets:
         leg = _new_b_leg(
             effects, a_leg, to=target.to, sip_user=target.sip_user, connection=target.connection,
-            clause=target.clause, step=step,
+            clause=target.clause, step=step, caller_id=target.caller_id,
         )  # fmt: skip
         legs.append(str(leg.public_id))
         made.append(leg)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -261,10 +262,21 @@ def register(edge: Edge, login: str, domain: str, password: str, *, expected: in
     return _run(edge, scenario, "-inf", str(users), port=port)
 
 
-def answer_calls(edge: Edge, port: int, *, busy: bool = False, timeout: int = 40) -> subprocess.Popen:
-    """A phone on 127.0.0.1:`port` that answers (or refuses busy) the next call; finish() it to see how it went."""
+def answer_calls(edge: Edge, port: int, *, busy: bool = False, timeout: int = 40,
+                 from_user: str | None = None) -> subprocess.Popen:  # fmt: skip
+    """A phone on 127.0.0.1:`port` that answers (or refuses busy) the next call; finish() it to see how it went.
+    With `from_user`, the run fails unless the INVITE's From carries that user part."""
     name = "uas_busy.xml" if busy else "uas_answer.xml"
-    scenario = _scenario(edge, name.removesuffix(".xml"), (SCENARIOS / name).read_text())
+    text = (SCENARIOS / name).read_text()
+    if from_user is not None:
+        check = (
+            '<recv request="INVITE" crlf="true">\n    <action>\n'
+            f'      <ereg regexp="sip:{re.escape(from_user)}@" search_in="hdr" header="From:" check_it="true"'
+            ' assign_to="from_seen"/>\n    </action>\n  </recv>\n  <Reference variables="from_seen"/>'
+        )
+        assert '<recv request="INVITE" crlf="true"/>' in text
+        text = text.replace('<recv request="INVITE" crlf="true"/>', check, 1)
+    scenario = _scenario(edge, name.removesuffix(".xml"), text)
     return _run(edge, scenario, port=port, timeout=timeout, background=True)
 
 

@@ -207,6 +207,33 @@ def test_two_registered_users_call_each_other_through_kamailio(
         assert ("OUT", "ANSWER") in seen and ("IN", "ANSWER") in seen
 
 
+def test_a_sip_user_calls_out_through_its_sip_connection_with_its_caller_id(sip_edge, alice, alice_api, domain):
+    create_user(alice_api, domain, "out-eve")
+    caller_id = make_number(alice.account, next_number())
+    carrier_port = free_port()
+    carrier = SipConnection.objects.create(account=alice.account, name="Carrier out", auth_type="ip",
+                                           allowed_ips=["203.0.113.8"], inbound_host="127.0.0.1",
+                                           inbound_port=carrier_port)  # fmt: skip
+    SipUser.objects.filter(login="out-eve").update(sip_connection=carrier, caller_id_number=caller_id)
+
+    # The carrier (sipp) answers only an INVITE whose From is the caller ID, not the phone's login.
+    carrier_side = answer_calls(sip_edge, carrier_port, from_user=caller_id.number)
+    run = call_user(sip_edge, caller="out-eve", password=PASSWORD, domain=domain["domain"], callee="+442079460000",
+                    hold_ms=1500)  # fmt: skip
+    answered = finish(carrier_side)
+    # The phone's BYE reached the carrier and was answered: the rewritten dialog holds together both ways.
+    assert run.ok, run.errors + sip_edge.log()
+    assert answered.ok, answered.errors + sip_edge.log()
+
+    wait_settled(run.call_id)
+    root, children = legs(run.call_id)
+    assert root.status == "completed" and root.from_number == f"sip:out-eve@{domain['domain']}"
+    assert [(leg.from_number, leg.to_number, leg.sip_connection_id) for leg in children] == [
+        (caller_id.number, "+442079460000", carrier.pk)
+    ]
+    assert children[0].status == "completed"
+
+
 # --- Calls from a trunk to the platform's numbers ---------------------------------------------------------------
 
 

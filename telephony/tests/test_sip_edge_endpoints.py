@@ -190,6 +190,7 @@ def test_a_sip_user_reaches_the_pstn_through_its_sip_connection(edge, alice, acm
                     to_user="+442079460000", to_domain=domain.domain)  # fmt: skip
     assert answer["action"] == "relay"
     assert answer["routes"] == [{"uri": "sip:+442079460000@sbc.example.com:5080;transport=udp"}]
+    assert "from_user" not in answer  # no caller ID number: the phone's From goes as it came
     root = Call.objects.get(switch_call_id=answer["call_id"], parent__isnull=True)
     assert (root.from_number, root.to_number, root.sip_user_id) == (ann.sip_uri, "+442079460000", ann.pk)
     assert Call.objects.get(parent=root).sip_connection_id == carrier.pk
