@@ -42,14 +42,13 @@ class ThreadedWSGI:
                 scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(size).encode())]}
             environ = build_environ(scope, body)
             loop = asyncio.get_running_loop()
-            stream = _Stream(loop, send)
-            watcher = loop.create_task(stream.watch(receive))
+            stream = _Stream(loop, receive, send)
             try:
                 result = await loop.run_in_executor(
                     self.executor, contextvars.copy_context().run, self._run, environ, stream
                 )
             finally:
-                watcher.cancel()
+                stream.stop_watching()
             if result is not None:  # not streamed: the whole response at once
                 status, headers, content = result
                 await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -82,12 +81,17 @@ class ThreadedWSGI:
             headers = [(name.strip().lower().encode("latin1"), value.strip().encode("latin1"))
                        for name, value in response_headers]  # fmt: skip
             started[:] = [code, headers]
-            return stream.write  # WSGI's legacy write(); Django never calls it
+            return write
+
+        def write(chunk: bytes) -> None:  # WSGI's legacy write(); Django never calls it
+            stream.start(*started)
+            stream.send_chunk(chunk)
 
         iterable = self.app(environ, start_response)
         try:
             if not getattr(iterable, "streaming", False) and not stream.started:
-                return started[0], started[1], b"".join(iterable)
+                content = b"".join(iterable)  # first: WSGI lets an app call start_response as it yields
+                return started[0], started[1], content
             stream.start(*started)
             for chunk in iterable:
                 if not stream.send_chunk(chunk):
@@ -104,17 +108,23 @@ class _Stream:
     """A streaming response's messages, sent on the loop from the thread that produces them, one at a time (the
     transport's flow control holds the thread back when the client reads slowly)."""
 
-    def __init__(self, loop, send) -> None:
+    def __init__(self, loop, receive, send) -> None:
         self.loop = loop
+        self._receive = receive
         self._send = send
+        self._watcher = None
         self.started = False
         self.gone = threading.Event()
 
-    async def watch(self, receive) -> None:
+    async def _watch(self) -> None:
         # After the body, the server's next message is the disconnect (or the end of the response).
-        while (await receive())["type"] != "http.disconnect":
+        while (await self._receive())["type"] != "http.disconnect":
             pass
         self.gone.set()
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     def _deliver(self, message) -> bool:
         if self.gone.is_set():
@@ -125,10 +135,9 @@ class _Stream:
     def start(self, status: int, headers) -> None:
         if not self.started:
             self.started = True
+            # Only a stream listens for the client leaving: a whole response is sent at once anyway.
+            self._watcher = asyncio.run_coroutine_threadsafe(self._watch(), self.loop)
             self._deliver({"type": "http.response.start", "status": status, "headers": headers})
-
-    def write(self, chunk: bytes) -> None:
-        self.send_chunk(chunk)
 
     def send_chunk(self, chunk: bytes, more: bool = True) -> bool:
         if chunk or not more:
