@@ -247,7 +247,8 @@ class TnProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Account
 
     def get_queryset(self):
         active = Q(numbers__status=PhoneNumber.Status.ACTIVE)
-        return super().get_queryset().annotate(numbers_count=Count("numbers", filter=active))
+        # Meta.ordering does not reach an aggregating query: without order_by its pages could overlap.
+        return super().get_queryset().annotate(numbers_count=Count("numbers", filter=active)).order_by("name", "id")
 
     def _fresh(self, profile: TnProfile) -> TnProfile:
         return self.get_queryset().get(pk=profile.pk)
