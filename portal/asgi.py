@@ -30,6 +30,7 @@ application = ProtocolTypeRouter(
             django_wsgi_app,
             workers=int(os.environ.get("WEB_THREADS", "10")),
             max_memory_body=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+            max_body=settings.MAX_REQUEST_BODY_BYTES,
         ),
         "websocket": URLRouter(websocket_urlpatterns),
     }

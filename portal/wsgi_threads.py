@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from a2wsgi.wsgi import build_environ
+
+from portal.api import error_body
 
 REPLAY_CHUNK = 1024 * 1024
 
@@ -26,17 +29,23 @@ REPLAY_CHUNK = 1024 * 1024
 class ThreadedWSGI:
     """An ASGI app (HTTP only) running a WSGI app on `workers` long-lived threads."""
 
-    def __init__(self, app, *, workers: int, max_memory_body: int) -> None:
+    def __init__(self, app, *, workers: int, max_memory_body: int, max_body: int) -> None:
         self.app = app
         self.max_memory_body = max_memory_body
+        self.max_body = max_body
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="WSGI")
 
     async def __call__(self, scope, receive, send) -> None:
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return await self._too_large(send)  # refused before a byte of it is read
         body = tempfile.SpooledTemporaryFile(max_size=self.max_memory_body)  # noqa: SIM115 - closed below
         try:
             size = await self._receive_body(receive, body)
             if size is None:
                 return  # the client left before its body arrived: no thread was taken
+            if size > self.max_body:
+                return await self._too_large(send)
             if not any(name == b"content-length" for name, _ in scope["headers"]):
                 # A chunked body: WSGI reads CONTENT_LENGTH bytes, so say how many arrived.
                 scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(size).encode())]}
@@ -56,19 +65,29 @@ class ThreadedWSGI:
         finally:
             body.close()
 
-    @staticmethod
-    async def _receive_body(receive, body) -> int | None:
+    async def _receive_body(self, receive, body) -> int | None:
+        """The body's size once it is all in `body`; None if the client left; past max_body as soon as it is."""
         size, more = 0, True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
-            body.write(chunk)
             size += len(chunk)
+            if size > self.max_body:
+                return size  # a chunked body (no length said) that goes on too long: stop storing it
+            body.write(chunk)
             more = message.get("more_body", False)
         body.seek(0)
         return size
+
+    async def _too_large(self, send) -> None:
+        message = f"The request body is over {self.max_body} bytes, the most one request may carry."
+        content = json.dumps(error_body("request_too_large", message)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()),
+                   (b"connection", b"close")]  # fmt: skip
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
     def _run(self, environ, stream: _Stream):
         """In a pool thread: the whole request. Returns (status, headers, body), or None once it has streamed."""

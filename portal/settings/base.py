@@ -316,6 +316,10 @@ WEB_CALLBACK_REQUIRE_HTTPS = env.bool("WEB_CALLBACK_REQUIRE_HTTPS", default=not 
 # Largest request body read into memory (uploads excepted): room for a bulk call's 100,000 destinations in one
 # JSON body, written with spaces and brackets ("+1 (201) 555-0123"), beside its do-not-call list.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
+# Largest request body of any kind, uploads included (a stock import of a million numbers is ~20 MB): the web
+# process receives a body whole before Django sees it (portal/wsgi_threads.py), so without a bound one client could
+# fill the disk. Over it: 413 `request_too_large`, before anything is read when Content-Length says so.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=64 * 1024 * 1024)
 # Outbound URL policy (telephony/urlpolicy.py): loopback and private networks are refused unless named here.
 OUTBOUND_URL_ALLOW_LOOPBACK = env.bool("OUTBOUND_URL_ALLOW_LOOPBACK", default=False)
 OUTBOUND_URL_ALLOWED_NETWORKS = env.list("OUTBOUND_URL_ALLOWED_NETWORKS", default=[])

@@ -123,7 +123,9 @@ def test_it_stops_producing_a_stream_when_the_client_leaves():
         scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
                  "headers": [], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "scheme": "http",
                  "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
-        await asyncio.wait_for(ThreadedWSGI(app, workers=1, max_memory_body=1024)(scope, receive, send), 10)
+        await asyncio.wait_for(
+            ThreadedWSGI(app, workers=1, max_memory_body=1024, max_body=1024)(scope, receive, send), 10
+        )
         return sent
 
     sent = asyncio.run(scenario())
@@ -131,3 +133,52 @@ def test_it_stops_producing_a_stream_when_the_client_leaves():
     assert endless.closed.is_set()
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     assert endless.produced < 50  # it stopped soon after the client left, not never
+
+
+def test_it_refuses_a_body_declared_over_the_limit_before_reading_it(alice):
+    secret, _ = make_api_key(alice.account)
+    with (
+        Server(env={"MAX_REQUEST_BODY_BYTES": "1000"}) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as client,
+    ):
+        # Says 10 MB and sends nothing of it: the answer comes anyway, without waiting for the body.
+        client.sendall(
+            b"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {secret}\r\nContent-Length: 10000000\r\n\r\n".encode()
+        )
+        client.settimeout(5)
+        answer = b""
+        while b"}}" not in answer:
+            chunk = client.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b'"code":"request_too_large"' in answer.replace(b" ", b"")
+
+
+def test_it_stops_storing_a_chunked_body_past_the_limit(alice):
+    secret, _ = make_api_key(alice.account)
+
+    def endless_chunks():
+        for _ in range(2000):
+            yield b"x" * 1000  # 2 MB in all, no length said
+
+    with Server(env={"MAX_REQUEST_BODY_BYTES": "100000"}) as server:
+        response = httpx.post(
+            f"{server.url}/api/v1/messages",
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            content=endless_chunks(),
+            timeout=10,
+        )
+        small = httpx.post(
+            f"{server.url}/api/v1/messages",
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            content=b"{}",
+            timeout=10,
+        )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert small.status_code == 400  # a body within the limit still reaches the API
