@@ -13,6 +13,7 @@ belong to one thread, and an export iterates a cursor.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import json
 import tempfile
@@ -23,7 +24,8 @@ from a2wsgi.wsgi import build_environ
 
 from portal.api import error_body
 
-REPLAY_CHUNK = 1024 * 1024
+# How long a streamed chunk may wait for a client that has stopped reading before the stream is given up.
+STALLED_CLIENT_S = 60
 
 
 class ThreadedWSGI:
@@ -148,7 +150,15 @@ class _Stream:
     def _deliver(self, message) -> bool:
         if self.gone.is_set():
             return False
-        asyncio.run_coroutine_threadsafe(self._send(message), self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(self._send(message), self.loop)
+        try:
+            future.result(timeout=STALLED_CLIENT_S)
+        except concurrent.futures.TimeoutError:
+            # Connected but not reading: without a bound it would hold this thread, its database connection and
+            # the export's cursor for as long as it liked. Stop; the unfinished response closes the connection.
+            future.cancel()
+            self.gone.set()
+            return False
         return True
 
     def start(self, status: int, headers) -> None:

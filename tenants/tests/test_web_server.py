@@ -182,3 +182,103 @@ def test_it_stops_storing_a_chunked_body_past_the_limit(alice):
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
     assert small.status_code == 400  # a body within the limit still reaches the API
+
+
+def test_a_served_process_settles_at_startup_through_the_lifespan_protocol():
+    import gc
+
+    from portal.asgi import lifespan
+
+    async def scenario() -> list:
+        incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent: list = []
+
+        async def receive():
+            return incoming.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        await asyncio.wait_for(lifespan({"type": "lifespan"}, receive, send), 30)
+        return sent
+
+    gc.unfreeze()
+    try:
+        sent = asyncio.run(scenario())
+        assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert gc.get_freeze_count() > 0  # startup's objects are out of the collector's full passes
+    finally:
+        gc.unfreeze()  # this is the test process, not a server: let it collect as before
+
+
+def test_a_pool_the_database_cannot_fill_at_startup_is_dropped_not_left_closed():
+    import psycopg_pool
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    from portal.asgi import fill_pool
+    from telephony.tests.stream_support import free_port
+
+    # A PostgreSQL pool pointed at a port nobody listens on: it cannot open its connections.
+    settings_dict = {
+        **connections["default"].settings_dict,
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": free_port(),
+        "NAME": "nowhere",
+        "USER": "nobody",
+        "PASSWORD": "",
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {"pool": {"min_size": 1, "max_size": 1, "timeout": 1}},
+    }
+    wrapper = DatabaseWrapper(settings_dict, alias="settle-test")
+    first = wrapper.pool
+
+    assert fill_pool(wrapper, timeout=0.5) is False
+    # A pool that timed out opening is closed for good (what Django would have opened again for every query)...
+    with pytest.raises(psycopg_pool.PoolClosed):
+        first.open()
+    # ...so the next query gets a new one, which opens (and connects once the database answers).
+    fresh = wrapper.pool
+    assert fresh is not first
+    fresh.open(wait=False)
+    wrapper.close_pool()
+
+
+def test_it_gives_up_a_stream_whose_client_stopped_reading(monkeypatch):
+    from portal import wsgi_threads
+
+    monkeypatch.setattr(wsgi_threads, "STALLED_CLIENT_S", 0.2)
+    endless = _Endless()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return endless
+
+    async def scenario() -> None:
+        messages = [{"type": "http.request", "body": b"", "more_body": False}]
+        stuck = asyncio.Event()  # never set: a client connected but no longer reading
+        sent = 0
+
+        async def receive():
+            if messages:
+                return messages.pop(0)
+            await stuck.wait()
+
+        async def send(message):
+            nonlocal sent
+            sent += 1
+            if sent > 3:
+                await stuck.wait()
+
+        scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
+                 "headers": [], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "scheme": "http",
+                 "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
+        await asyncio.wait_for(
+            ThreadedWSGI(app, workers=1, max_memory_body=1024, max_body=1024)(scope, receive, send), 10
+        )
+
+    asyncio.run(scenario())
+
+    assert endless.closed.is_set()  # the thread, its connection and its cursor are free again
+    assert endless.produced < 10
