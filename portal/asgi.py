@@ -31,7 +31,7 @@ def _settle() -> None:
 
     - Django imports the URLconf, and with it every view, serializer and DRF module, on the first request.
     - The PostgreSQL pool opens lazily and grows one connection at a time while requests wait for them.
-    Together they held the first INVITE decisions after a restart for 0.2-0.6 s instead of 10 ms. Then the
+    Together they held the first INVITE decisions after a restart for 0.2-0.9 s instead of 10 ms. Then the
     collector's full passes walk every object startup made (about 50 ms in a Django process), holding the GIL, so
     every request of the process in flight stalls with them. Frozen objects are never scanned again (modules,
     classes, settings: never garbage); what requests allocate is collected as before.

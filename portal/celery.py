@@ -139,9 +139,9 @@ app.autodiscover_tasks()
 @signals.worker_process_init.connect
 def _freeze_startup_objects(**kwargs) -> None:
     """Take what the worker built at startup (Django, every task module) out of the garbage collector's full
-    passes, as the web process does (portal/asgi.py): walking it held the GIL for tens of milliseconds at a time,
-    in the middle of call steps. Frozen before the pool forks, it also stays shared with the children instead of
-    being copied into each when the collector touches it."""
+    passes, as the web process does (portal/asgi.py): a full pass over a Django process's startup objects takes
+    about 50 ms with the GIL held, in the middle of whatever call step runs. Frozen before the pool forks, they also
+    stay shared with the children instead of being copied into each when the collector touches them."""
     gc.collect()
     gc.freeze()
 

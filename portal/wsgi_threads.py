@@ -18,7 +18,6 @@ import contextvars
 import json
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from a2wsgi.wsgi import build_environ
 
@@ -35,7 +34,7 @@ class ThreadedWSGI:
         self.app = app
         self.max_memory_body = max_memory_body
         self.max_body = max_body
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="WSGI")
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="WSGI")
 
     async def __call__(self, scope, receive, send) -> None:
         declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
