@@ -47,7 +47,7 @@ class ThreadedWSGI:
                 return  # the client left before its body arrived: no thread was taken
             if size > self.max_body:
                 return await self._too_large(send)
-            if not any(name == b"content-length" for name, _ in scope["headers"]):
+            if not declared:
                 # A chunked body: WSGI reads CONTENT_LENGTH bytes, so say how many arrived.
                 scope = {**scope, "headers": [*scope["headers"], (b"content-length", str(size).encode())]}
             environ = build_environ(scope, body)

@@ -271,8 +271,7 @@ def _to_pstn(invite: InviteRequest, user: SipUser, number: str, caller_id: str |
     target = _Target(to=number, connection=connection, routes=[{"uri": _connection_uri(connection, number)}],
                      caller_id=caller_id)  # fmt: skip
     answer = _start_forward(a_leg, [target], limit_account=None)
-    if answer.action == "relay" and caller_id:
-        answer.from_user = caller_id
+    answer.from_user = caller_id or ""  # only a relay carries it (EdgeAnswer.as_json)
     return answer
 
 

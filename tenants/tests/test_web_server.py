@@ -79,6 +79,14 @@ def test_it_answers_a_whole_response_with_its_length(alice):
     assert int(response.headers["content-length"]) == len(response.content)
 
 
+async def _serve_once(app, receive, send) -> None:
+    """One GET / through the bridge, as uvicorn would hand it over."""
+    scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
+             "headers": [], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "scheme": "http",
+             "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
+    await asyncio.wait_for(ThreadedWSGI(app, workers=1, max_memory_body=1024, max_body=1024)(scope, receive, send), 10)
+
+
 class _Endless:
     """A streaming WSGI response that would never end, and says when it was closed."""
 
@@ -120,12 +128,7 @@ def test_it_stops_producing_a_stream_when_the_client_leaves():
                 left.set()  # the client goes away after the start and four chunks
             await asyncio.sleep(0)
 
-        scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
-                 "headers": [], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "scheme": "http",
-                 "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
-        await asyncio.wait_for(
-            ThreadedWSGI(app, workers=1, max_memory_body=1024, max_body=1024)(scope, receive, send), 10
-        )
+        await _serve_once(app, receive, send)
         return sent
 
     sent = asyncio.run(scenario())
@@ -271,12 +274,7 @@ def test_it_gives_up_a_stream_whose_client_stopped_reading(monkeypatch):
             if sent > 3:
                 await stuck.wait()
 
-        scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"",
-                 "headers": [], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "scheme": "http",
-                 "root_path": "", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
-        await asyncio.wait_for(
-            ThreadedWSGI(app, workers=1, max_memory_body=1024, max_body=1024)(scope, receive, send), 10
-        )
+        await _serve_once(app, receive, send)
 
     asyncio.run(scenario())
 
